@@ -1,0 +1,135 @@
+import { UserError } from '../errors.ts';
+import { GraphBuilder } from '../ir/builder.ts';
+import { encodeModel, type GraphSpec } from '../ir/onnx.ts';
+import type { Dim, Parameter, Value } from '../ir/types.ts';
+import { Rng } from '../util/rng.ts';
+import { MODELS, type ModelDefinition } from './registry.ts';
+
+export interface ModelOptions {
+  /** Image channels the model takes (default 3; a 1-channel input is repeated to 3 like the official code). */
+  inChannels?: number;
+  /** Output channels (default 1: binary segmentation with a sigmoid). */
+  classes?: number;
+  /** Square input size, a multiple of 16 (default 256). */
+  size?: number;
+  /** Seed of the default PyTorch-style initialisation (default 0). */
+  seed?: number;
+}
+
+export type ResolvedModelOptions = Required<ModelOptions>;
+
+export interface GraphOptions {
+  training?: boolean;
+  /** A fixed batch size, or undefined for a dynamic batch dim `N`. */
+  batch?: number;
+}
+
+/** A built graph of a model: builder (nodes, parameters, taps) and its input and logits. */
+export interface ModelGraph {
+  builder: GraphBuilder;
+  input: Value;
+  logits: Value;
+}
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) throw new UserError(`${name} must be an integer >= ${min}, got ${value}`);
+}
+
+export function resolveOptions(o: ModelOptions): ResolvedModelOptions {
+  const r = { inChannels: o.inChannels ?? 3, classes: o.classes ?? 1, size: o.size ?? 256, seed: o.seed ?? 0 };
+  checkInteger('in-channels', r.inChannels, 1);
+  checkInteger('classes', r.classes, 1);
+  checkInteger('size', r.size, 16);
+  if (r.size % 16 !== 0) throw new UserError(`size must be a multiple of 16 (the network downsamples 4 times), got ${r.size}`);
+  if (r.size > 4096) throw new UserError(`size must be at most 4096, got ${r.size}`);
+  return r;
+}
+
+export function modelDefinition(name: string): ModelDefinition {
+  const def = MODELS.get(name);
+  if (!def) throw new UserError(`unknown model "${name}"; available: ${[...MODELS.keys()].join(', ')}`);
+  return def;
+}
+
+/**
+ * A segmentation model: its definition, options and weights (a PyTorch-style state_dict).
+ *
+ * @example
+ * const model = createModel('mobileutr', { size: 256 });
+ * await writeFile('model.onnx', model.toOnnx());
+ */
+export class SegmentationModel {
+  readonly definition: ModelDefinition;
+  readonly options: ResolvedModelOptions;
+  /** The eval-mode graph with a dynamic batch. */
+  readonly graph: ModelGraph;
+  /** state_dict: parameters and buffers by PyTorch name, in module order. */
+  readonly weights: Map<string, Float32Array>;
+
+  constructor(name: string, options: ModelOptions = {}) {
+    this.definition = modelDefinition(name);
+    this.options = resolveOptions(options);
+    this.graph = this.buildGraph({});
+    this.weights = new Map([...this.graph.builder.params].map(([k, p]) => [k, p.data]));
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  /** Parameters and buffers with their shapes, in state_dict order. */
+  get entries(): Parameter[] {
+    return [...this.graph.builder.params.values()];
+  }
+
+  /** Number of trainable parameters (what papers report). */
+  get parameterCount(): number {
+    return this.entries.filter((p) => p.kind === 'parameter').reduce((n, p) => n + p.data.length, 0);
+  }
+
+  /** Builds a fresh graph of this architecture (eval or train mode, dynamic or fixed batch). Weights are not bound. */
+  buildGraph(g: GraphOptions): ModelGraph {
+    const { inChannels, size, classes, seed } = this.options;
+    const builder = new GraphBuilder({ training: g.training ?? false, rng: new Rng(seed) });
+    const batch: Dim = g.batch ?? 'N';
+    const input = builder.input('input', [batch, inChannels, size, size]);
+    const logits = this.definition.build(builder, input, classes);
+    return { builder, input, logits };
+  }
+
+  /** The eval graph as an ONNX model: input `input` [N,C,H,W] float32, output `logits`; `taps` adds module outputs. */
+  toOnnx(o: { taps?: boolean } = {}): Uint8Array {
+    const { builder, input, logits } = this.graph;
+    const outputs: Value[] = [{ ...logits, name: 'logits' }];
+    const nodes = [...builder.nodes, { opType: 'Identity', name: 'logits_identity', inputs: [logits.name], outputs: ['logits'], attrs: {} }];
+    if (o.taps) outputs.push(...builder.taps.values());
+    return encodeModel(this.graphSpec(nodes, [input], outputs));
+  }
+
+  private graphSpec(nodes: GraphSpec['nodes'], inputs: Value[], outputs: Value[]): GraphSpec {
+    const { builder } = this.graph;
+    const used = new Set(nodes.flatMap((n) => n.inputs));
+    const weights = [...builder.params.values()]
+      .filter((p) => used.has(p.value.name))
+      .map((p) => ({ value: p.value, data: this.weights.get(p.value.name)! }));
+    return {
+      name: this.name,
+      nodes,
+      inputs,
+      outputs,
+      initializers: [...weights, ...[...builder.constants.values()].map((c) => ({ value: c.value, data: c.data }))],
+      docString: `${this.definition.description}; exported by mobileutr`,
+      metadata: {
+        model: this.name,
+        in_channels: String(this.options.inChannels),
+        classes: String(this.options.classes),
+        size: String(this.options.size),
+      },
+    };
+  }
+}
+
+/** Builds a model with PyTorch's default initialisation (seeded). */
+export function createModel(name: string, options: ModelOptions = {}): SegmentationModel {
+  return new SegmentationModel(name, options);
+}

@@ -1,0 +1,33 @@
+import type { GraphBuilder } from '../ir/builder.ts';
+import type { Value } from '../ir/types.ts';
+import { MOBILEUTR, MOBILEUTR_L } from './mobileutr/config.ts';
+import { mobileUtr } from './mobileutr/model.ts';
+import { uNet } from './unet/model.ts';
+
+/** A segmentation architecture: builds logits [N, classes, H, W] from an input [N, C, H, W]. */
+export interface ModelDefinition {
+  name: string;
+  description: string;
+  build(b: GraphBuilder, input: Value, classes: number): Value;
+}
+
+/** Every model the toolkit knows, by CLI name. */
+export const MODELS: ReadonlyMap<string, ModelDefinition> = new Map(
+  [
+    {
+      name: 'mobileutr',
+      description: 'MobileUtr (dims 16-32-64-128, 4 heads), the paper model',
+      build: (b: GraphBuilder, x: Value, classes: number) => mobileUtr(b, x, classes, MOBILEUTR),
+    },
+    {
+      name: 'mobileutr-l',
+      description: 'MobileUtr-L (dims 32-64-128-256, 8 heads)',
+      build: (b: GraphBuilder, x: Value, classes: number) => mobileUtr(b, x, classes, MOBILEUTR_L),
+    },
+    {
+      name: 'unet',
+      description: 'U-Net baseline (64-1024 channels)',
+      build: (b: GraphBuilder, x: Value, classes: number) => uNet(b, x, classes),
+    },
+  ].map((m) => [m.name, m]),
+);

@@ -1,0 +1,23 @@
+/** A dense float32 tensor in C order. */
+export interface Tensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export type TensorMap = Record<string, Tensor>;
+
+export interface SessionOptions {
+  /** Intra-op threads (default 1). */
+  threads?: number;
+  /** Busy-wait between ops; off by default, which suits a shared machine. */
+  spinning?: boolean;
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** What the pipeline needs from a runtime: ONNX Runtime on Node or in the browser. */
+export interface InferenceBackend {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: TensorMap, outputs?: readonly string[]): Promise<TensorMap>;
+  release(): Promise<void>;
+}
