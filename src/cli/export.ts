@@ -1,0 +1,34 @@
+import { writeFile, rename } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { OPSET } from '../ir/onnx.ts';
+import { NodeSession } from '../runtime/session.ts';
+import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
+import { action } from './run.ts';
+
+export function registerExport(program: Command): void {
+  addModelOptions(program.command('export').description('write the inference graph as a standard .onnx file'), { weights: true })
+    .requiredOption('-o, --out <file>', 'output .onnx file')
+    .action(
+      action(async (flags: ModelFlags & { out: string }) => {
+        const model = await modelFromFlags(flags);
+        const bytes = model.toOnnx();
+        // the file must load in ONNX Runtime before we call it written
+        const session = await NodeSession.create(bytes).catch((e: Error) => {
+          throw new Error(`exported graph does not load in ONNX Runtime: ${e.message}`);
+        });
+        await session.release();
+        const tmp = `${flags.out}.tmp-${process.pid}`;
+        try {
+          await writeFile(tmp, bytes);
+          await rename(tmp, flags.out);
+        } catch (e) {
+          throw new UserError(`${flags.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        }
+        const o = model.options;
+        console.log(
+          `wrote ${flags.out} (${(bytes.length / 1e6).toFixed(2)} MB, opset ${OPSET}): ${model.name}, input "input" [N,${o.inChannels},${o.size},${o.size}] float32, output "logits" [N,${o.classes},${o.size},${o.size}]${flags.weights ? `, weights from ${flags.weights}` : ', default-initialised weights (seed 0)'}`,
+        );
+      }),
+    );
+}

@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+import { registerExport } from './export.ts';
+import { registerInfo } from './info.ts';
+import { reportError } from './run.ts';
+
+const program = new Command('mobileutr')
+  .description('MobileUtr medical image segmentation: train, evaluate, predict, export (ONNX Runtime)')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+registerInfo(program);
+registerExport(program);
+
+program.parseAsync(process.argv).catch((e) => {
+  reportError(e);
+  process.exit(1);
+});

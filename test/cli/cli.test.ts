@@ -1,0 +1,84 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { createModel } from '../../src/models/model.ts';
+import { saveWeights } from '../../src/models/weights.ts';
+
+const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user-facing failure: non-zero exit, one line naming the problem, no stack trace. */
+function expectCleanFailure(r: ReturnType<typeof cli>, pattern: RegExp) {
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('mobileutr CLI', () => {
+  it('--help lists the commands', () => {
+    const r = cli('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/info/);
+    expect(r.stdout).toMatch(/export/);
+  });
+
+  it('info --json reports exact parameters and MACs', () => {
+    const r = cli('info', '--model', 'mobileutr', '--size', '256', '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info).toMatchObject({ model: 'mobileutr', params: 1390305, macs: 2415656960, macs_with_attention: 3246129152, size: 256 });
+    expect(info.layers.length).toBeGreaterThan(10);
+  });
+
+  it('info prints a layer table for mobileutr-l', () => {
+    const r = cli('info', '--model', 'mobileutr-l', '--size', '128');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/transformer_bottleneck\.3/);
+    expect(r.stdout).toMatch(/parameters:\s+6,209,217/);
+  });
+
+  it('export writes a .onnx file that ONNX Runtime runs, with the given weights', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-cli-'));
+    const weights = join(dir, 'w.safetensors');
+    const model = createModel('mobileutr', { size: 32, seed: 5 });
+    await saveWeights(model, weights);
+    const out = join(dir, 'model.onnx');
+    const r = cli('export', '--weights', weights, '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/input "input" \[N,3,32,32\]/);
+    const session = await ort.InferenceSession.create(out);
+    const input = new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i));
+    const res = await session.run({ input: new ort.Tensor('float32', input, [2, 3, 32, 32]) });
+    expect(res.logits!.dims).toEqual([2, 1, 32, 32]);
+    // same weights through the API give the same logits
+    const direct = await ort.InferenceSession.create(model.toOnnx());
+    const ref = await direct.run({ input: new ort.Tensor('float32', input, [2, 3, 32, 32]) });
+    expect(Array.from(res.logits!.data as Float32Array)).toEqual(Array.from(ref.logits!.data as Float32Array));
+  });
+
+  it.each([
+    [['info', '--size', '100'], /size must be a multiple of 16/],
+    [['info', '--size', 'big'], /"big" is not an integer/],
+    [['info', '--model', 'resnet'], /Allowed choices are mobileutr, mobileutr-l, unet/],
+    [['export', '--weights', '/nonexistent/w.safetensors', '--out', '/tmp/x.onnx'], /\/nonexistent\/w.safetensors: file not found/],
+    [['export'], /required option '-o, --out <file>'/],
+  ])('bad input %j fails cleanly', (args, pattern) => {
+    expectCleanFailure(cli(...args), pattern);
+  });
+
+  it('a corrupt weights file fails cleanly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-cli-'));
+    const bad = join(dir, 'bad.safetensors');
+    writeFileSync(bad, Buffer.from('this is not a safetensors file at all'));
+    const out = join(dir, 'm.onnx');
+    expectCleanFailure(cli('export', '--weights', bad, '--out', out), /bad\.safetensors: /);
+    expect(existsSync(out)).toBe(false);
+  });
+});
