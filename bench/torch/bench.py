@@ -21,9 +21,15 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
+MODEL_NAMES = ("mobileutr", "mobileutr-l", "unet")
+torch = build = count_params = segmentation_loss = None  # imported in main() after OPENBLAS_NUM_THREADS is set
 
-from mobileutr import MODELS, build, count_params, segmentation_loss  # noqa: E402
+
+def blas_library():
+    """The BLAS shared object actually mapped (Debian: reference libblas vs OpenBLAS is a 5x gap)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
+    return ",".join(sorted("/".join(p.split("/")[-2:]) for p in libs)) or "unknown"
 
 
 def peak_rss_mb():
@@ -83,7 +89,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, default_batch in (("infer", 1), ("train", 8)):
         p = sub.add_parser(name)
-        p.add_argument("--model", choices=sorted(MODELS), default="mobileutr")
+        p.add_argument("--model", choices=MODEL_NAMES, default="mobileutr")
         p.add_argument("--size", type=int, default=256)
         p.add_argument("--batch", type=int, default=default_batch)
         p.add_argument("--threads", type=int, default=1)
@@ -92,6 +98,10 @@ def main():
     a = ap.parse_args()
     if a.size % 16 or a.iters < 1 or a.warmup < 0:
         ap.error("--size must be divisible by 16, --iters >= 1, --warmup >= 0")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(a.threads))
+    global torch, build, count_params, segmentation_loss
+    import torch
+    from mobileutr import build, count_params, segmentation_loss
     model, times, extra = (infer if a.cmd == "infer" else train)(a)
     med = statistics.median(times)
     key = "ms_per_batch_median" if a.cmd == "infer" else "ms_per_step_median"
@@ -101,7 +111,7 @@ def main():
         key: round(med, 3), "images_per_s": round(a.batch * 1000.0 / med, 3),
         "ms_min": round(min(times), 3), "ms_max": round(max(times), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1), "params": count_params(model),
-        "torch": torch.__version__,
+        "torch": torch.__version__, "blas": blas_library(),
     }
     out.update(extra)
     print(json.dumps(out), flush=True)

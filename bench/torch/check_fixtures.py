@@ -136,7 +136,8 @@ def main():
     print(f"     worst relative gradient error: {worst[0]:.2e} ({worst[1]})")
 
     if rep.failures:
-        print(f"FAILED {len(rep.failures)}/{rep.rows}: {', '.join(rep.failures)}")
+        more = f", ... (+{len(rep.failures) - 8} more)" if len(rep.failures) > 8 else ""
+        print(f"FAILED {len(rep.failures)}/{rep.rows}: {', '.join(rep.failures[:8])}{more}")
         return 1
     print(f"PASSED all {rep.rows} checks (tol {a.tol} rel, {a.abs_tol} abs for {len(ZERO_GRAD_BIASES)} biases)")
     return 0

@@ -105,3 +105,28 @@ export const ResizeNearest = (b: B, x: Value, scales: number[]) =>
     coordinate_transformation_mode: attr.string('asymmetric'),
     nearest_mode: attr.string('floor'),
   });
+
+// --- emitters used by autodiff, losses and optimizers (appended) ---
+export const Sign = unary('Sign');
+export const Not = unary('Not');
+export const Less = binary('Less');
+export const GreaterOrEqual = binary('GreaterOrEqual');
+export const LogSoftmax = (b: B, x: Value, axis = -1) => b.op1('LogSoftmax', [x], { axis: attr.int(axis) });
+export const ReduceSumSquare = (b: B, x: Value, axes: number[], keepdims = true) =>
+  b.op1('ReduceSumSquare', [x], { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
+export const ReduceMax = (b: B, x: Value, axes: number[], keepdims = true) =>
+  b.op1('ReduceMax', [x], { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
+/** Constant zero padding: `pads` = [begin per axis..., end per axis...]. */
+export const Pad = (b: B, x: Value, pads: number[]) => b.op1('Pad', [x, b.int64(pads)]);
+export const Gather = (b: B, x: Value, indices: Value, axis = 0) => b.op1('Gather', [x, indices], { axis: attr.int(axis) });
+export const SpaceToDepth = (b: B, x: Value, blocksize: number) => b.op1('SpaceToDepth', [x], { blocksize: attr.int(blocksize) });
+export const DepthToSpace = (b: B, x: Value, blocksize: number) =>
+  b.op1('DepthToSpace', [x], { blocksize: attr.int(blocksize), mode: attr.string('DCR') });
+export const ArgMax = (b: B, x: Value, axis: number, keepdims = true) =>
+  b.op1('ArgMax', [x], { axis: attr.int(axis), keepdims: attr.int(keepdims ? 1 : 0) });
+/** Cast to float32 (1), int64 (7) or bool (9). */
+export const Cast = (b: B, x: Value, to: 'float32' | 'int64' | 'bool') =>
+  b.op1('Cast', [x], { to: attr.int(to === 'float32' ? 1 : to === 'int64' ? 7 : 9) });
+/** LayerNormalization with its optional Mean and InvStdDev outputs (stash type float32). */
+export const LayerNormalizationStats = (b: B, x: Value, scale: Value, bias: Value | null, epsilon: number, axis = -1) =>
+  b.op('LayerNormalization', bias ? [x, scale, bias] : [x, scale], { epsilon: attr.float(epsilon), axis: attr.int(axis) }, 3);

@@ -47,11 +47,11 @@ describe.skipIf(!hasFixtures)('parity with the PyTorch fixtures (eval mode)', ()
     const { out, file } = await runExported(model.toOnnx(), io.tensors.get('input')!);
     expect(relativeError(out.logits!.data as Float32Array, io.tensors.get('output')!.data)).toBeLessThan(TOLERANCE);
     const proto = decodeModel(file);
-    expect(proto.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
-    expect(proto.graph!.node.every((n) => !n.domain)).toBe(true);
-    expect(proto.graph!.input.map((i) => i.name)).toEqual(['input']);
-    expect(proto.graph!.output.map((o) => o.name)).toEqual(['logits']);
-    expect(proto.graph!.input[0]!.type!.tensorType!.shape!.dim![0]!.dimParam).toBe('N');
+    expect(proto.opsetImport!.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
+    expect(proto.graph!.node!.every((n) => !n.domain)).toBe(true);
+    expect(proto.graph!.input!.map((i) => i.name)).toEqual(['input']);
+    expect(proto.graph!.output!.map((o) => o.name)).toEqual(['logits']);
+    expect(proto.graph!.input![0]!.type!.tensorType!.shape!.dim![0]!.dimParam).toBe('N');
   });
 
   it('runs a dynamic batch: each image of a batch equals the image run alone', async () => {
