@@ -1,0 +1,90 @@
+import { pixelsToTensor } from '../pipeline/normalize.ts';
+import { Rng } from '../util/rng.ts';
+import { randomRotateFlip } from './augment.ts';
+import type { Dataset } from './dataset.ts';
+import { loadSample, type Sample } from './samples.ts';
+
+export interface Batch {
+  ids: string[];
+  /** Normalised images [n, inChannels, size, size]. */
+  images: Float32Array;
+  /** Targets [n, classes, size, size] with 0/1 values. */
+  targets: Float32Array;
+  n: number;
+}
+
+export interface LoaderOptions {
+  size: number;
+  inChannels: number;
+  /** Decoded samples to keep in memory (decode + resize once, augment every epoch). */
+  cache?: boolean;
+}
+
+/** Turns samples into one normalised batch. */
+export function collate(samples: Sample[], inChannels: number): Batch {
+  const { size, classes } = samples[0]!;
+  const plane = size * size;
+  const images = new Float32Array(samples.length * inChannels * plane);
+  const targets = new Float32Array(samples.length * classes * plane);
+  samples.forEach((s, i) => {
+    pixelsToTensor(s.image, size, size, s.channels, inChannels, images.subarray(i * inChannels * plane, (i + 1) * inChannels * plane));
+    for (let j = 0; j < classes * plane; j++) targets[i * classes * plane + j] = s.mask[j]!;
+  });
+  return { ids: samples.map((s) => s.id), images, targets, n: samples.length };
+}
+
+/**
+ * Yields batches of a dataset; decoding of the next batch overlaps the consumer's work on the current one
+ * (sharp decodes on libuv's thread pool while ONNX Runtime runs the step).
+ */
+export class BatchLoader {
+  private readonly cache = new Map<string, Promise<Sample>>();
+
+  constructor(
+    private readonly ds: Dataset,
+    private readonly o: LoaderOptions,
+  ) {}
+
+  sample(id: string): Promise<Sample> {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    const p = loadSample(this.ds, id, this.o.size, this.o.inChannels === 1);
+    if (this.o.cache !== false) {
+      this.cache.set(id, p);
+      p.catch(() => this.cache.delete(id));
+    }
+    return p;
+  }
+
+  /** Batches of `ids` in order (shuffle with `rng` when given), augmented when `augment`. */
+  async *batches(ids: readonly string[], o: { batch: number; rng?: Rng; augment?: boolean; dropLast?: boolean }): AsyncGenerator<Batch> {
+    const order = [...ids];
+    if (o.rng) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = o.rng.int(i + 1);
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+    }
+    const groups: string[][] = [];
+    for (let i = 0; i < order.length; i += o.batch) {
+      const g = order.slice(i, i + o.batch);
+      if (g.length === o.batch || !o.dropLast) groups.push(g);
+    }
+    // augmentation draws come from the rng in batch order, before any decoding finishes: results do not depend on timing
+    const seeds = groups.map((g) => g.map(() => (o.augment && o.rng ? o.rng.nextU32() : 0)));
+    const make = async (k: number): Promise<Batch> => {
+      const samples = await Promise.all(groups[k]!.map((id) => this.sample(id)));
+      return collate(
+        samples.map((s, i) => (o.augment && o.rng ? randomRotateFlip(s, new Rng(seeds[k]![i]!)) : s)),
+        this.o.inChannels,
+      );
+    };
+    let next = groups.length > 0 ? make(0) : undefined;
+    for (let k = 0; k < groups.length; k++) {
+      const current = await next!;
+      next = k + 1 < groups.length ? make(k + 1) : undefined;
+      next?.catch(() => undefined); // surfaced when awaited
+      yield current;
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { UserError } from '../errors.ts';
+import { Rng } from '../util/rng.ts';
+
+/** Deterministic train/val split: a seeded Fisher-Yates shuffle of the sorted ids, the first round(n·val) go to val. */
+export function makeSplit(ids: readonly string[], valFraction: number, seed: number): { train: string[]; val: string[] } {
+  if (!(valFraction > 0 && valFraction < 1)) throw new UserError(`--val must be between 0 and 1 (exclusive), got ${valFraction}`);
+  const order = [...ids].sort();
+  const rng = new Rng(seed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const nVal = Math.round(order.length * valFraction);
+  if (nVal === 0 || nVal === order.length) throw new UserError(`--val ${valFraction} of ${order.length} images leaves an empty train or val set`);
+  return { val: order.slice(0, nVal).sort(), train: order.slice(nVal).sort() };
+}
+
+/** Reads a split file (one id per line; blank lines and # comments ignored). Unknown or repeated ids are UserErrors. */
+export async function readSplitFile(path: string, known: readonly string[]): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${path}: ${code === 'ENOENT' ? 'split file not found' : `cannot read split file (${code})`}`);
+  }
+  const knownSet = new Set(known);
+  const seen = new Set<string>();
+  const ids: string[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/#.*/, '').trim();
+    if (!line) return;
+    // split files written by other tools may name files (benign_001.png) rather than ids
+    const id = knownSet.has(line) ? line : line.replace(/\.[A-Za-z]+$/, '');
+    if (!knownSet.has(id)) throw new UserError(`${path}:${i + 1}: "${line.slice(0, 80)}" is not an id of the dataset`);
+    if (seen.has(id)) throw new UserError(`${path}:${i + 1}: id "${id}" is listed twice`);
+    seen.add(id);
+    ids.push(id);
+  });
+  if (ids.length === 0) throw new UserError(`${path}: split file lists no ids`);
+  return ids;
+}
+
+export async function writeSplitFile(path: string, ids: readonly string[]): Promise<void> {
+  await writeFile(path, `${ids.join('\n')}\n`);
+}

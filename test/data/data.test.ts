@@ -1,0 +1,121 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { randomRotateFlip } from '../../src/data/augment.ts';
+import { scanDataset } from '../../src/data/dataset.ts';
+import { BatchLoader } from '../../src/data/loader.ts';
+import type { Sample } from '../../src/data/samples.ts';
+import { makeSplit, readSplitFile } from '../../src/data/split.ts';
+import { UserError } from '../../src/errors.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+const SAMPLE = new URL('../../samples/busi-mini', import.meta.url).pathname;
+
+async function makeDataset(pairs: { id: string; w: number; h: number; maskW?: number; ext?: string }[]): Promise<string> {
+  const root = mkdtempSync(join(tmpdir(), 'mobileutr-ds-'));
+  mkdirSync(join(root, 'images'));
+  mkdirSync(join(root, 'masks', '0'), { recursive: true });
+  for (const p of pairs) {
+    const img = new Uint8Array(p.w * p.h * 3).map((_, i) => (i * 7) % 256);
+    await sharp(img, { raw: { width: p.w, height: p.h, channels: 3 } }).toFormat(p.ext === 'jpg' ? 'jpeg' : 'png').toFile(join(root, 'images', `${p.id}.${p.ext ?? 'png'}`));
+    const mw = p.maskW ?? p.w;
+    const mask = new Uint8Array(mw * p.h).map((_, i) => (i % mw < mw / 2 ? 255 : 0));
+    await sharp(mask, { raw: { width: mw, height: p.h, channels: 1 } }).png().toFile(join(root, 'masks', '0', `${p.id}.png`));
+  }
+  return root;
+}
+
+describe('dataset folders', () => {
+  it('pairs images and masks and reports unpaired files', async () => {
+    const root = await makeDataset([
+      { id: 'a', w: 20, h: 10 },
+      { id: 'b', w: 12, h: 12, ext: 'jpg' },
+    ]);
+    writeFileSync(join(root, 'images', 'orphan.png'), await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer());
+    writeFileSync(join(root, 'masks', '0', 'ghost.png'), await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer());
+    const ds = await scanDataset(root);
+    expect(ds.ids).toEqual(['a', 'b']);
+    expect(ds.classes).toBe(1);
+    expect(ds.problems.join('\n')).toMatch(/orphan\.png: image without mask/);
+    expect(ds.problems.join('\n')).toMatch(/ghost\.png: mask without image/);
+  });
+
+  it('a missing folder is a clear error', async () => {
+    await expect(scanDataset('/nonexistent/data')).rejects.toThrow(/\/nonexistent\/data: dataset folder not found/);
+    const empty = mkdtempSync(join(tmpdir(), 'mobileutr-ds-'));
+    await expect(scanDataset(empty)).rejects.toThrow(/images folder .* not found/);
+  });
+
+  it('a mask whose size differs from its image is a clear error', async () => {
+    const root = await makeDataset([{ id: 'a', w: 20, h: 10, maskW: 18 }]);
+    const loader = new BatchLoader(await scanDataset(root), { size: 16, inChannels: 3 });
+    await expect(loader.sample('a')).rejects.toThrow(/mask is 18x10 but its image is 20x10/);
+  });
+});
+
+describe('splits', () => {
+  const ids = Array.from({ length: 50 }, (_, i) => `img_${String(i).padStart(3, '0')}`);
+
+  it('are deterministic for a seed and differ across seeds', () => {
+    const a = makeSplit(ids, 0.3, 41);
+    expect(makeSplit([...ids].reverse(), 0.3, 41)).toEqual(a);
+    expect(a.val).toHaveLength(15);
+    expect([...a.train, ...a.val].sort()).toEqual(ids);
+    expect(makeSplit(ids, 0.3, 42).val).not.toEqual(a.val);
+  });
+
+  it('reject bad fractions', () => {
+    expect(() => makeSplit(ids, 1.5, 1)).toThrow(UserError);
+    expect(() => makeSplit(ids, 0, 1)).toThrow(UserError);
+  });
+
+  it('split files: ids or file names, comments; unknown ids name the line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-split-'));
+    writeFileSync(join(dir, 'ok.txt'), 'img_001\n# comment\n\nimg_002.png\n');
+    expect(await readSplitFile(join(dir, 'ok.txt'), ids)).toEqual(['img_001', 'img_002']);
+    writeFileSync(join(dir, 'bad.txt'), 'img_001\nnope\n');
+    await expect(readSplitFile(join(dir, 'bad.txt'), ids)).rejects.toThrow(/bad\.txt:2: "nope" is not an id of the dataset/);
+    writeFileSync(join(dir, 'dup.txt'), 'img_001\nimg_001\n');
+    await expect(readSplitFile(join(dir, 'dup.txt'), ids)).rejects.toThrow(/listed twice/);
+  });
+});
+
+describe('augmentation', () => {
+  it('keeps image and mask aligned under every rotation and flip', () => {
+    // the mask marks exactly the pixels whose image value is 200: alignment means that stays true
+    const n = 9;
+    const image = new Uint8Array(n * n).map((_, i) => (i % 5 === 0 || i === 3 ? 200 : i % 200));
+    const mask = image.map((v) => (v === 200 ? 1 : 0));
+    const s: Sample = { id: 'x', size: n, channels: 1, image, mask, classes: 1 };
+    const rng = new Rng(7);
+    const seen = new Set<string>();
+    for (let t = 0; t < 64; t++) {
+      const out = randomRotateFlip(s, rng);
+      for (let i = 0; i < n * n; i++) expect(out.mask[i]).toBe(out.image[i] === 200 ? 1 : 0);
+      seen.add(Array.from(out.image.slice(0, 12)).join(','));
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(6); // several distinct transforms were drawn
+  });
+});
+
+describe('batch loader on the bundled sample', () => {
+  it('yields normalised images and 0/1 targets, the same for the same seed', async () => {
+    const ds = await scanDataset(SAMPLE);
+    expect(ds.ids.length).toBe(44);
+    const loader = new BatchLoader(ds, { size: 64, inChannels: 3 });
+    const take = async (seed: number) => {
+      const out = [];
+      for await (const b of loader.batches(ds.ids.slice(0, 10), { batch: 4, rng: new Rng(seed), augment: true })) out.push(b);
+      return out;
+    };
+    const a = await take(1);
+    expect(a.map((b) => b.n)).toEqual([4, 4, 2]);
+    expect(a[0]!.images.length).toBe(4 * 3 * 64 * 64);
+    expect(a[0]!.targets.every((v) => v === 0 || v === 1)).toBe(true);
+    const b = await take(1);
+    expect(b.map((x) => x.ids)).toEqual(a.map((x) => x.ids));
+    expect(b[0]!.images).toEqual(a[0]!.images);
+  });
+});
