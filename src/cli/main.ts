@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerExport } from './export.ts';
 import { registerInfo } from './info.ts';
+import { registerSplit } from './split.ts';
 import { reportError } from './run.ts';
 
 const program = new Command('mobileutr')
@@ -10,6 +11,7 @@ const program = new Command('mobileutr')
 
 registerInfo(program);
 registerExport(program);
+registerSplit(program);
 
 program.parseAsync(process.argv).catch((e) => {
   reportError(e);

@@ -28,3 +28,17 @@ export const intOption =
     if (n < min) throw new InvalidArgumentError(`must be >= ${min}, got ${n}.`);
     return n;
   };
+
+/** Commander parser for a number strictly between 0 and 1. */
+export const fractionOption = (value: string): number => {
+  const n = Number(value);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError(`must be a number between 0 and 1, got "${value}".`);
+  return n;
+};
+
+/** Commander parser for a positive finite number. */
+export const positiveOption = (value: string): number => {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`must be a positive number, got "${value}".`);
+  return n;
+};

@@ -82,3 +82,26 @@ describe('mobileutr CLI', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe('mobileutr split', () => {
+  it('writes a seeded split that is the same on every run', async () => {
+    const { cpSync, readFileSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-split-'));
+    cpSync(new URL('../../samples/busi-mini', import.meta.url).pathname, join(dir, 'data'), { recursive: true });
+    const out = join(dir, 'a');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(out);
+    const r = cli('split', '--data', join(dir, 'data'), '--val', '0.3', '--seed', '41', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const val = readFileSync(join(out, 'val.txt'), 'utf8').trim().split('\n');
+    const train = readFileSync(join(out, 'train.txt'), 'utf8').trim().split('\n');
+    expect(val.length).toBe(13);
+    expect(train.length + val.length).toBe(44);
+    cli('split', '--data', join(dir, 'data'), '--val', '0.3', '--seed', '41');
+    expect(readFileSync(join(dir, 'data', 'val.txt'), 'utf8').trim().split('\n')).toEqual(val);
+  });
+
+  it('a missing dataset is a clean failure', () => {
+    expectCleanFailure(cli('split', '--data', '/nonexistent/ds'), /\/nonexistent\/ds: dataset folder not found/);
+  });
+});
