@@ -1,6 +1,8 @@
 import { Command } from 'commander';
+import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerInfo } from './info.ts';
+import { registerPredict } from './predict.ts';
 import { registerSplit } from './split.ts';
 import { reportError } from './run.ts';
 
@@ -12,6 +14,8 @@ const program = new Command('mobileutr')
 registerInfo(program);
 registerExport(program);
 registerSplit(program);
+registerEval(program);
+registerPredict(program);
 
 program.parseAsync(process.argv).catch((e) => {
   reportError(e);

@@ -108,6 +108,7 @@ export const ResizeNearest = (b: B, x: Value, scales: number[]) =>
 
 // --- emitters used by autodiff, losses and optimizers (appended) ---
 export const Sign = unary('Sign');
+export const Tanh = unary('Tanh');
 export const Not = unary('Not');
 export const Less = binary('Less');
 export const GreaterOrEqual = binary('GreaterOrEqual');

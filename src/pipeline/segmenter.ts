@@ -1,5 +1,5 @@
 import type { SegmentationModel } from '../models/model.ts';
-import { decodeImage, resizeImage, resizePlane } from '../data/image.ts';
+import { decodeImage, resizeImage, resizePlane, type DecodedImage } from '../data/image.ts';
 import { NodeSession } from '../runtime/session.ts';
 import type { InferenceBackend, SessionOptions } from '../runtime/types.ts';
 import { pixelsToTensor } from './normalize.ts';
@@ -14,6 +14,8 @@ export interface Segmentation {
   height: number;
   /** Inference time of the network alone, in milliseconds. */
   inferenceMs: number;
+  /** The decoded input image at its original size (grey for 1-channel models). */
+  image: DecodedImage;
 }
 
 /**
@@ -55,7 +57,7 @@ export class Segmenter {
       classes === 1
         ? probability.map((p) => (p >= 128 ? 255 : 0))
         : await resizePlane(logitsToMask(logits, classes, plane), size, size, original.width, original.height, 'nearest');
-    return { mask, probability, width: original.width, height: original.height, inferenceMs };
+    return { mask, probability, width: original.width, height: original.height, inferenceMs, image: original };
   }
 
   async release(): Promise<void> {

@@ -105,3 +105,42 @@ describe('mobileutr split', () => {
     expectCleanFailure(cli('split', '--data', '/nonexistent/ds'), /\/nonexistent\/ds: dataset folder not found/);
   });
 });
+
+describe('mobileutr predict and eval', () => {
+  const sample = new URL('../../samples/busi-mini', import.meta.url).pathname;
+
+  it('predict writes one mask per image at the original size, plus overlays and probabilities', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'mobileutr-pred-'));
+    const r = cli('predict', '--size', '32', '--input', join(sample, 'images'), '--out', out, '--overlay', '--prob');
+    expect(r.code, r.stderr).toBe(0);
+    const sharp = (await import('sharp')).default;
+    for (const id of ['benign_001', 'malignant_001', 'normal_001']) {
+      const src = await sharp(join(sample, 'images', `${id}.png`)).metadata();
+      for (const suffix of ['', '_overlay', '_prob']) {
+        const m = await sharp(join(out, `${id}${suffix}.png`)).metadata();
+        expect([m.width, m.height], `${id}${suffix}`).toEqual([src.width, src.height]);
+      }
+    }
+  });
+
+  it('predict on a non-image file fails cleanly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-pred-'));
+    writeFileSync(join(dir, 'scan.png'), 'not a png');
+    expectCleanFailure(cli('predict', '--size', '32', '--input', join(dir, 'scan.png'), '--out', join(dir, 'o')), /scan\.png: not a readable image/);
+  });
+
+  it('eval writes per-image CSV, summary JSON and an HTML report', async () => {
+    const { readFileSync } = await import('node:fs');
+    const out = mkdtempSync(join(tmpdir(), 'mobileutr-eval-'));
+    const r = cli('eval', '--size', '32', '--data', sample, '--split', join(sample, 'val.txt'), '--out', out, '--cases', '2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/IOU \d+\.\d\d ± \d+\.\d\d/);
+    const csv = readFileSync(join(out, 'per_image.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('id,class,iou,dice,se,pc,sp,acc,f1,hd95');
+    expect(csv).toHaveLength(12);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.images).toBe(11);
+    expect(summary.class0.iou.n).toBe(11);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/<img src="data:image\/png;base64,/);
+  });
+});

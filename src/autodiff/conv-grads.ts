@@ -1,0 +1,120 @@
+// Gradient kernels of Conv / ConvTranspose as ONNX subgraphs, chosen for ONNX Runtime's CPU speed (DESIGN.md §2).
+import type { GraphBuilder } from '../ir/builder.ts';
+import type { Value } from '../ir/types.ts';
+import * as op from '../ops/index.ts';
+
+type B = GraphBuilder;
+
+/** Conv attributes with defaults filled in (2-D). */
+export interface ConvGeometry {
+  kernel: [number, number];
+  strides: [number, number];
+  /** [top, left, bottom, right], ONNX order. */
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  group: number;
+}
+
+const dims = (v: Value): number[] =>
+  v.shape.map((d) => {
+    if (typeof d !== 'number') throw new Error(`conv gradients need fixed shapes, got [${v.shape.join(',')}] for ${v.name}`);
+    return d;
+  });
+
+/** Block size of the SpaceToDepth weight-gradient trick: the largest of `preferred` that divides both output sides. */
+export function blockSize(ho: number, wo: number, preferred: readonly number[] = [4, 2]): number {
+  return preferred.find((s) => ho % s === 0 && wo % s === 0 && ho / s >= 1 && wo / s >= 1) ?? 1;
+}
+
+/**
+ * dL/dW of y = Conv(x, W) given dy, for any group, stride, dilation and padding.
+ * Pointwise convs use one batched MatMul. Otherwise dy becomes the kernel of a second, dilated Conv:
+ * SpaceToDepth(dy, S) turns each S×S phase of dy into its own output channel, so that Conv has S² times more
+ * output channels and an (S·stride)-dilated kernel S² times smaller; a Gather picks each kernel tap of each phase.
+ */
+export function convWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry, s = -1): Value {
+  const [n, cin, h, w] = dims(x);
+  const [, cout, ho, wo] = dims(dy);
+  const [kh, kw] = g.kernel;
+  const cig = cin / g.group;
+  const pointwise = kh === 1 && kw === 1 && g.group === 1 && g.strides.every((v) => v === 1) && g.pads.every((v) => v === 0);
+  if (pointwise) {
+    // [N, Co, HW] x [N, HW, Ci] summed over N (ORT fuses the Transpose into the MatMul)
+    const dyr = op.Reshape(b, dy, [n!, cout!, ho! * wo!]);
+    const xt = op.Transpose(b, op.Reshape(b, x, [n!, cin!, h! * w!]), [0, 2, 1]);
+    return op.Reshape(b, op.ReduceSum(b, op.MatMul(b, dyr, xt), [0], false), [...wShape]);
+  }
+  if (s < 0) s = blockSize(ho!, wo!);
+  // X2[ci_l, (gi, n), H, W]: batch = channel within the group, channels = (group, sample)
+  const x2 =
+    g.group === 1
+      ? op.Transpose(b, x, [1, 0, 2, 3])
+      : cig === 1
+        ? op.Reshape(b, op.Transpose(b, x, [1, 0, 2, 3]), [1, cin! * n!, h!, w!])
+        : op.Reshape(b, op.Transpose(b, op.Reshape(b, x, [n!, g.group, cig, h!, w!]), [2, 1, 0, 3, 4]), [cig, g.group * n!, h!, w!]);
+  // K2[(co, a, b), n, ho/S, wo/S] = dy[n, co, S·i + a, S·j + b]
+  const k2 =
+    s === 1
+      ? op.Transpose(b, dy, [1, 0, 2, 3])
+      : op.Reshape(
+          b,
+          op.Transpose(b, op.Reshape(b, op.SpaceToDepth(b, dy, s), [n!, s * s, cout!, ho! / s, wo! / s]), [2, 1, 0, 3, 4]),
+          [cout! * s * s, n!, ho! / s, wo! / s],
+        );
+  const [sh, sw] = g.strides;
+  const [dh, dw] = g.dilations;
+  // trim bottom/right padding that no tap reads
+  const slackH = h! + g.pads[0] + g.pads[2] - (sh * (ho! - 1) + dh * (kh - 1) + 1);
+  const slackW = w! + g.pads[1] + g.pads[3] - (sw * (wo! - 1) + dw * (kw - 1) + 1);
+  const out = op.Conv(b, x2, k2, null, {
+    dilations: [s * sh, s * sw],
+    pads: [g.pads[0], g.pads[1], Math.max(0, g.pads[2] - slackH), Math.max(0, g.pads[3] - slackW)],
+    group: g.group,
+  });
+  const [, , u, v] = dims(out);
+  // dW[co, ci_l, kh, kw] = Σ_ab out[ci_l, (co, a, b), sh·a + dh·kh, sw·b + dw·kw]
+  const index: number[] = [];
+  for (let a = 0; a < s; a++)
+    for (let c = 0; c < s; c++)
+      for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) index.push((a * s + c) * u! * v! + (sh * a + dh * i) * v! + (sw * c + dw * j));
+  const flat = op.Reshape(b, out, [cig, cout!, s * s * u! * v!]);
+  const taps = op.Gather(b, flat, b.int64(index, [s * s, kh * kw]), 2);
+  const summed = s === 1 ? op.Reshape(b, taps, [cig, cout!, kh * kw]) : op.ReduceSum(b, taps, [2], false);
+  return op.Reshape(b, cig === 1 ? summed : op.Transpose(b, summed, [1, 0, 2]), [...wShape]);
+}
+
+/** W[Cout, Cin/g, k, k] -> the weight of the adjoint conv, [Cin, Cout/g, k, k], spatially flipped. */
+function adjointWeight(b: B, wt: Value, group: number, flip: boolean): Value {
+  const [cout, cig, kh, kw] = dims(wt);
+  const cog = cout! / group;
+  let w = wt;
+  if (cog !== 1 || cig !== 1) {
+    w = group === 1 ? op.Transpose(b, w, [1, 0, 2, 3]) : op.Reshape(b, op.Transpose(b, op.Reshape(b, w, [group, cog, cig!, kh!, kw!]), [0, 2, 1, 3, 4]), [cig! * group, cog, kh!, kw!]);
+  }
+  if (flip && (kh! > 1 || kw! > 1)) w = op.Slice(b, w, [-1, -1], [-(2 ** 62), -(2 ** 62)], [2, 3], [-1, -1]);
+  return w;
+}
+
+/** dL/dx of y = Conv(x, W): a flipped Conv when the stride is 1 (faster than ConvTranspose in ORT), else ConvTranspose. */
+export function convInputGrad(b: B, dy: Value, wt: Value, xShape: readonly number[], g: ConvGeometry): Value {
+  const [, , h, w] = xShape;
+  const [, , ho, wo] = dims(dy);
+  const [kh, kw] = g.kernel;
+  const [dh, dw] = g.dilations;
+  const flippedPads = [dh * (kh - 1) - g.pads[0], dw * (kw - 1) - g.pads[1], dh * (kh - 1) - g.pads[2], dw * (kw - 1) - g.pads[3]];
+  if (g.strides.every((v) => v === 1) && flippedPads.every((p) => p >= 0)) {
+    return op.Conv(b, dy, adjointWeight(b, wt, g.group, true), null, { pads: flippedPads, dilations: g.dilations, group: g.group });
+  }
+  const outputPadding = [
+    h! - ((ho! - 1) * g.strides[0] - g.pads[0] - g.pads[2] + dh * (kh - 1) + 1),
+    w! - ((wo! - 1) * g.strides[1] - g.pads[1] - g.pads[3] + dw * (kw - 1) + 1),
+  ];
+  return b.op1('ConvTranspose', [dy, wt], {
+    kernel_shape: { kind: 'ints', value: g.kernel },
+    strides: { kind: 'ints', value: g.strides },
+    pads: { kind: 'ints', value: g.pads },
+    dilations: { kind: 'ints', value: g.dilations },
+    group: { kind: 'int', value: g.group },
+    output_padding: { kind: 'ints', value: outputPadding },
+  });
+}

@@ -1,0 +1,313 @@
+// Gradient rules: one entry per ONNX op type, and the only place that knows derivatives.
+// A rule gets the forward node and dL/d(outputs) and returns dL/d(inputs). It may return a gradient in the
+// broadcast (output) shape: the engine sums it back to the input's shape, and sums fan-out.
+import type { GraphBuilder } from '../ir/builder.ts';
+import type { GraphNode, TensorData, Value } from '../ir/types.ts';
+import * as op from '../ops/index.ts';
+import { convInputGrad, convWeightGrad, type ConvGeometry } from './conv-grads.ts';
+import { interpolationMatrix } from './resize.ts';
+import './shape-rules.ts';
+
+export interface GradContext {
+  readonly b: GraphBuilder;
+  readonly node: GraphNode;
+  /** Forward inputs (undefined for an omitted optional input). */
+  readonly inputs: readonly (Value | undefined)[];
+  readonly outputs: readonly Value[];
+  /** dL/d(output i); null where no gradient reaches the loss. */
+  readonly grads: readonly (Value | null)[];
+  /** Whether input i needs a gradient (it depends on a parameter and reaches the loss). */
+  readonly needs: readonly boolean[];
+}
+
+/** dL/d(input i), or null/undefined where not needed. */
+export type GradRule = (c: GradContext) => (Value | null | undefined)[];
+
+// --- helpers ---------------------------------------------------------------
+const x = (c: GradContext, i: number): Value => {
+  const v = c.inputs[i];
+  if (!v) throw new Error(`${c.node.opType} ${c.node.name}: input ${i} is missing`);
+  return v;
+};
+const dy = (c: GradContext): Value => c.grads[0]!;
+const y = (c: GradContext): Value => c.outputs[0]!;
+const k = (c: GradContext, v: number): Value => c.b.constant([v], []);
+const intAttr = (c: GradContext, name: string, fallback: number): number => {
+  const a = c.node.attrs[name];
+  return a?.kind === 'int' ? a.value : fallback;
+};
+const floatAttr = (c: GradContext, name: string, fallback: number): number => {
+  const a = c.node.attrs[name];
+  return a?.kind === 'float' ? a.value : fallback;
+};
+const intsAttr = (c: GradContext, name: string, fallback: readonly number[]): number[] => {
+  const a = c.node.attrs[name];
+  return [...(a?.kind === 'ints' ? a.value : fallback)];
+};
+const stringAttr = (c: GradContext, name: string, fallback: string): string => {
+  const a = c.node.attrs[name];
+  return a?.kind === 'string' ? a.value : fallback;
+};
+const constantData = (c: GradContext, i: number): TensorData | undefined => {
+  const v = c.inputs[i];
+  return v ? c.b.constants.get(v.name)?.data : undefined;
+};
+const constInts = (c: GradContext, i: number): number[] => {
+  const d = constantData(c, i);
+  if (!(d instanceof BigInt64Array)) throw new Error(`${c.node.opType} ${c.node.name}: input ${i} must be a constant int64 tensor`);
+  return Array.from(d, Number);
+};
+const fixedShape = (v: Value): number[] =>
+  v.shape.map((d) => {
+    if (typeof d !== 'number') throw new Error(`gradient needs a fixed shape, ${v.name} has [${v.shape.join(',')}]`);
+    return d;
+  });
+const norm = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
+/** Swaps the last two axes. */
+const transposeLast = (b: GraphBuilder, v: Value): Value => {
+  const r = v.shape.length;
+  return op.Transpose(b, v, [...Array(r - 2).keys(), r - 1, r - 2]);
+};
+/** The gradient of a reduction: dy with the reduced axes restored as 1, expanded to the input's shape. */
+const unreduce = (b: GraphBuilder, g: Value, input: Value, axes: number[], keepdims: boolean): Value => {
+  const r = input.shape.length;
+  const all = axes.length === 0 ? [...Array(r).keys()] : axes.map((a) => norm(a, r));
+  const kept = input.shape.map((d, i) => (all.includes(i) ? 1 : d)) as number[];
+  const shaped = keepdims ? g : op.Reshape(b, g, kept);
+  return op.Expand(b, shaped, fixedShape(input));
+};
+
+function convGeometry(c: GradContext, w: Value): ConvGeometry {
+  const ks = intsAttr(c, 'kernel_shape', fixedShape(w).slice(2));
+  if (ks.length !== 2) throw new Error(`${c.node.opType} gradient supports 2-D convolutions only`);
+  if (stringAttr(c, 'auto_pad', 'NOTSET') !== 'NOTSET') throw new Error(`${c.node.opType} gradient needs explicit pads (auto_pad unsupported)`);
+  return {
+    kernel: [ks[0]!, ks[1]!],
+    strides: intsAttr(c, 'strides', [1, 1]) as [number, number],
+    pads: intsAttr(c, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
+    dilations: intsAttr(c, 'dilations', [1, 1]) as [number, number],
+    group: intAttr(c, 'group', 1),
+  };
+}
+
+const biasGrad = (b: GraphBuilder, g: Value): Value => op.ReduceSum(b, g, [0, 2, 3], false);
+
+/** Places dy (the result of a Slice) back into a zero tensor of the input's shape; any steps. */
+function sliceGrad(c: GradContext): Value {
+  const { b } = c;
+  const input = x(c, 0);
+  const shape = fixedShape(input);
+  const starts = constInts(c, 1);
+  const ends = constInts(c, 2);
+  const axes = c.inputs[3] ? constInts(c, 3) : starts.map((_, i) => i);
+  const steps = c.inputs[4] ? constInts(c, 4) : starts.map(() => 1);
+  let g = dy(c);
+  axes.forEach((a, i) => {
+    const ax = norm(a, shape.length);
+    const n = shape[ax]!;
+    const step = steps[i]!;
+    const m = fixedShape(g)[ax]!;
+    if (m === 0) throw new Error('Slice gradient of an empty slice');
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
+    let first = step > 0 ? clamp(starts[i]!, 0, n) : clamp(starts[i]!, -1, n - 1);
+    let stride = step;
+    if (step < 0) {
+      // reversed slice: flip dy and walk forward from the last element taken
+      g = op.Slice(b, g, [-1], [-(2 ** 62)], [ax], [-1]);
+      first = first + (m - 1) * step;
+      stride = -step;
+    }
+    const cur = fixedShape(g);
+    if (stride > 1) {
+      // interleave stride-1 zeros after every element: [.., m, ..] -> [.., m, stride, ..] -> [.., m·stride, ..]
+      const withAxis = [...cur.slice(0, ax + 1), 1, ...cur.slice(ax + 1)];
+      const pads = withAxis.map(() => 0).concat(withAxis.map(() => 0));
+      pads[withAxis.length + ax + 1] = stride - 1;
+      g = op.Pad(b, op.Reshape(b, g, withAxis), pads);
+      g = op.Reshape(b, g, [...cur.slice(0, ax), m * stride, ...cur.slice(ax + 1)]);
+    }
+    const len = fixedShape(g)[ax]!;
+    const after = n - first - len;
+    if (after < 0) g = op.Slice(b, g, [0], [len + after], [ax]);
+    const pads = cur.map(() => 0).concat(cur.map(() => 0));
+    pads[ax] = first;
+    pads[cur.length + ax] = Math.max(0, after);
+    if (first > 0 || after > 0) g = op.Pad(b, g, pads);
+  });
+  return g;
+}
+
+// --- the table ---------------------------------------------------------------
+export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, GradRule>([
+  ['Identity', (c) => [dy(c)]],
+  ['Neg', (c) => [op.Neg(c.b, dy(c))]],
+  ['Add', (c) => [dy(c), dy(c)]],
+  ['Sub', (c) => [dy(c), c.needs[1] ? op.Neg(c.b, dy(c)) : null]],
+  ['Sum', (c) => c.inputs.map(() => dy(c))],
+  ['Mul', (c) => [c.needs[0] ? op.Mul(c.b, dy(c), x(c, 1)) : null, c.needs[1] ? op.Mul(c.b, dy(c), x(c, 0)) : null]],
+  // d(a/b) = dy/b, -dy·y/b
+  ['Div', (c) => [c.needs[0] ? op.Div(c.b, dy(c), x(c, 1)) : null, c.needs[1] ? op.Neg(c.b, op.Div(c.b, op.Mul(c.b, dy(c), y(c)), x(c, 1))) : null]],
+  ['Where', (c) => [null, c.needs[1] ? op.Where(c.b, x(c, 0), dy(c), k(c, 0)) : null, c.needs[2] ? op.Where(c.b, x(c, 0), k(c, 0), dy(c)) : null]],
+  ['Relu', (c) => [op.Where(c.b, op.Greater(c.b, y(c), k(c, 0)), dy(c), k(c, 0))]],
+  ['Sigmoid', (c) => [op.Mul(c.b, dy(c), op.Mul(c.b, y(c), op.Sub(c.b, k(c, 1), y(c))))]],
+  ['Tanh', (c) => [op.Mul(c.b, dy(c), op.Sub(c.b, k(c, 1), op.Mul(c.b, y(c), y(c))))]],
+  // erf'(u) = 2/√π·exp(-u²) = exp(ln(2/√π) - u²)
+  ['Erf', (c) => [op.Mul(c.b, dy(c), op.Exp(c.b, op.Sub(c.b, k(c, Math.log(2 / Math.sqrt(Math.PI))), op.Mul(c.b, x(c, 0), x(c, 0)))))]],
+  ['Exp', (c) => [op.Mul(c.b, dy(c), y(c))]],
+  ['Log', (c) => [op.Div(c.b, dy(c), x(c, 0))]],
+  ['Abs', (c) => [op.Mul(c.b, dy(c), op.Sign(c.b, x(c, 0)))]],
+  ['Softplus', (c) => [op.Mul(c.b, dy(c), op.Sigmoid(c.b, x(c, 0)))]],
+  ['Sqrt', (c) => [op.Div(c.b, dy(c), op.Add(c.b, y(c), y(c)))]],
+  ['Reciprocal', (c) => [op.Neg(c.b, op.Mul(c.b, dy(c), op.Mul(c.b, y(c), y(c))))]],
+  // softmax: y·(dy − Σ dy·y); log-softmax: dy − exp(y)·Σ dy
+  ['Softmax', (c) => {
+    const axis = intAttr(c, 'axis', -1);
+    return [op.Mul(c.b, y(c), op.Sub(c.b, dy(c), op.ReduceSum(c.b, op.Mul(c.b, dy(c), y(c)), [axis])))];
+  }],
+  ['LogSoftmax', (c) => {
+    const axis = intAttr(c, 'axis', -1);
+    return [op.Sub(c.b, dy(c), op.Mul(c.b, op.Exp(c.b, y(c)), op.ReduceSum(c.b, dy(c), [axis])))];
+  }],
+  ['ReduceSum', (c) => [unreduce(c.b, dy(c), x(c, 0), c.inputs[1] ? constInts(c, 1) : [], intAttr(c, 'keepdims', 1) === 1)]],
+  ['ReduceMean', (c) => {
+    const input = x(c, 0);
+    const count = fixedShape(input).reduce((a, d) => a * d, 1) / fixedShape(y(c)).reduce((a, d) => a * d, 1);
+    return [unreduce(c.b, op.Mul(c.b, dy(c), k(c, 1 / count)), input, intsAttr(c, 'axes', []), intAttr(c, 'keepdims', 1) === 1)];
+  }],
+  ['ReduceSumSquare', (c) => {
+    const g = unreduce(c.b, dy(c), x(c, 0), intsAttr(c, 'axes', []), intAttr(c, 'keepdims', 1) === 1);
+    return [op.Mul(c.b, op.Mul(c.b, g, x(c, 0)), k(c, 2))];
+  }],
+  ['Reshape', (c) => [op.Reshape(c.b, dy(c), fixedShape(x(c, 0)))]],
+  ['Transpose', (c) => {
+    const perm = intsAttr(c, 'perm', [...x(c, 0).shape.keys()].reverse());
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [op.Transpose(c.b, dy(c), inverse)];
+  }],
+  ['Expand', (c) => [dy(c), null]],
+  ['Concat', (c) => {
+    const axis = norm(intAttr(c, 'axis', 0), x(c, 0).shape.length);
+    const sizes = c.inputs.map((v) => fixedShape(v!)[axis]!);
+    if (c.needs.every(Boolean)) return op.Split(c.b, dy(c), sizes, axis);
+    let offset = 0;
+    return sizes.map((s, i) => {
+      const start = offset;
+      offset += s;
+      return c.needs[i] ? op.Slice(c.b, dy(c), [start], [start + s], [axis]) : null;
+    });
+  }],
+  ['Split', (c) => {
+    const axis = norm(intAttr(c, 'axis', 0), x(c, 0).shape.length);
+    const parts = c.outputs.map((o, i) => c.grads[i] ?? op.Expand(c.b, k(c, 0), fixedShape(o)));
+    return [op.Concat(c.b, parts, axis), null];
+  }],
+  ['Slice', (c) => [sliceGrad(c)]],
+  ['MatMul', (c) => {
+    const [a, bm] = [x(c, 0), x(c, 1)];
+    if (a.shape.length < 2 || bm.shape.length < 2) throw new Error('MatMul gradient needs operands of rank >= 2');
+    return [
+      c.needs[0] ? op.MatMul(c.b, dy(c), transposeLast(c.b, bm)) : null,
+      c.needs[1] ? op.MatMul(c.b, transposeLast(c.b, a), dy(c)) : null,
+    ];
+  }],
+  // Y = alpha·A'·B' + beta·C with A' = transA ? Aᵀ : A
+  ['Gemm', (c) => {
+    const { b } = c;
+    const [a, bm] = [x(c, 0), x(c, 1)];
+    const ta = intAttr(c, 'transA', 0) === 1;
+    const tb = intAttr(c, 'transB', 0) === 1;
+    const alpha = floatAttr(c, 'alpha', 1);
+    const beta = floatAttr(c, 'beta', 1);
+    const g = alpha === 1 ? dy(c) : op.Mul(b, dy(c), k(c, alpha));
+    const da = !c.needs[0] ? null : ta ? op.Gemm(b, bm, g, null, { transA: tb, transB: true }) : op.Gemm(b, g, bm, null, { transB: !tb });
+    const db = !c.needs[1] ? null : tb ? op.Gemm(b, g, a, null, { transA: true, transB: ta }) : op.Gemm(b, a, g, null, { transA: !ta });
+    const dc = c.needs[2] ? (beta === 1 ? dy(c) : op.Mul(b, dy(c), k(c, beta))) : null;
+    return [da, db, dc];
+  }],
+  ['Conv', (c) => {
+    const [input, w] = [x(c, 0), x(c, 1)];
+    const g = convGeometry(c, w);
+    return [
+      c.needs[0] ? convInputGrad(c.b, dy(c), w, fixedShape(input), g) : null,
+      c.needs[1] ? convWeightGrad(c.b, input, dy(c), fixedShape(w), g) : null,
+      c.needs[2] ? biasGrad(c.b, dy(c)) : null,
+    ];
+  }],
+  // ConvTranspose is the adjoint of Conv with the same weight and attributes.
+  ['ConvTranspose', (c) => {
+    const [input, w] = [x(c, 0), x(c, 1)];
+    const g = convGeometry(c, w);
+    return [
+      c.needs[0] ? op.Conv(c.b, dy(c), w, null, { strides: g.strides, pads: g.pads, dilations: g.dilations, group: g.group }) : null,
+      c.needs[1] ? convWeightGrad(c.b, dy(c), input, fixedShape(w), g) : null,
+      c.needs[2] ? biasGrad(c.b, dy(c)) : null,
+    ];
+  }],
+  // Non-overlapping max-pooling: the gradient goes where x equals its window's max (Equal + Where, 4-D only).
+  ['MaxPool', (c) => {
+    const kernel = intsAttr(c, 'kernel_shape', []);
+    const strides = intsAttr(c, 'strides', kernel.map(() => 1));
+    const pads = intsAttr(c, 'pads', [0, 0, 0, 0]);
+    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || pads.some((p) => p !== 0) || intAttr(c, 'ceil_mode', 0))
+      throw new Error('MaxPool gradient supports kernel = stride, no padding, floor mode');
+    const input = x(c, 0);
+    if (fixedShape(input).slice(2).some((d, i) => d % kernel[i]! !== 0)) throw new Error('MaxPool gradient needs sizes divisible by the kernel');
+    const scales = [1, 1, ...kernel];
+    const mask = op.Equal(c.b, input, op.ResizeNearest(c.b, y(c), scales));
+    return [op.Where(c.b, mask, op.ResizeNearest(c.b, dy(c), scales), k(c, 0))];
+  }],
+  ['AveragePool', (c) => {
+    const kernel = intsAttr(c, 'kernel_shape', []);
+    const strides = intsAttr(c, 'strides', kernel.map(() => 1));
+    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || intsAttr(c, 'pads', [0, 0, 0, 0]).some((p) => p !== 0))
+      throw new Error('AveragePool gradient supports kernel = stride, no padding');
+    return [op.Mul(c.b, op.ResizeNearest(c.b, dy(c), [1, 1, ...kernel]), k(c, 1 / (kernel[0]! * kernel[1]!)))];
+  }],
+  ['Resize', (c) => {
+    const input = x(c, 0);
+    const [, , h, w] = fixedShape(input);
+    const [, , ho, wo] = fixedShape(y(c));
+    const mode = stringAttr(c, 'mode', 'nearest');
+    const coords = stringAttr(c, 'coordinate_transformation_mode', 'half_pixel');
+    if (input.shape.length !== 4) throw new Error('Resize gradient supports 4-D tensors');
+    if (mode === 'nearest' && coords === 'asymmetric' && stringAttr(c, 'nearest_mode', 'round_prefer_floor') === 'floor' && ho! % h! === 0 && wo! % w! === 0) {
+      // each input pixel is copied into an (sh × sw) block: sum the block
+      const sh = ho! / h!;
+      const sw = wo! / w!;
+      return [op.Mul(c.b, op.AveragePool(c.b, dy(c), [sh, sw], [sh, sw]), k(c, sh * sw))];
+    }
+    if (mode === 'linear') {
+      // Y = Mh·X·Mwᵀ, so dX = Mhᵀ·dY·Mw (exact, dense constant matrices)
+      const mw = c.b.constant(interpolationMatrix(w!, wo!, coords), [wo!, w!]);
+      const mht = c.b.constant(interpolationMatrix(h!, ho!, coords, true), [h!, ho!]);
+      return [op.MatMul(c.b, mht, op.MatMul(c.b, dy(c), mw))];
+    }
+    throw new Error(`Resize gradient: mode ${mode} with ${coords} is not supported`);
+  }],
+  // LayerNormalization: recompute x̂ and 1/σ with a unit-scale LayerNormalization, then
+  // dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·scale
+  ['LayerNormalization', (c) => {
+    const { b } = c;
+    const input = x(c, 0);
+    const shape = fixedShape(input);
+    const axis = norm(intAttr(c, 'axis', -1), shape.length);
+    const normAxes = [...Array(shape.length - axis).keys()].map((i) => axis + i);
+    const outerAxes = [...Array(axis).keys()];
+    const featureShape = shape.slice(axis);
+    const [xhat, , invStd] = op.LayerNormalizationStats(b, input, b.constant(new Float32Array(featureShape.reduce((a, d) => a * d, 1)).fill(1), featureShape), null, floatAttr(c, 'epsilon', 1e-5), axis);
+    const g = op.Mul(b, dy(c), x(c, 1));
+    const dx = c.needs[0]
+      ? op.Mul(b, invStd!, op.Sub(b, op.Sub(b, g, op.ReduceMean(b, g, normAxes)), op.Mul(b, xhat!, op.ReduceMean(b, op.Mul(b, g, xhat!), normAxes))))
+      : null;
+    const dscale = c.needs[1] ? op.ReduceSum(b, op.Mul(b, dy(c), xhat!), outerAxes, false) : null;
+    const dbias = c.needs[2] ? op.ReduceSum(b, dy(c), outerAxes, false) : null;
+    return [dx, dscale, dbias];
+  }],
+]);
+
+/** The rule for `opType`; a missing rule is an error naming the op. */
+export function gradientRule(node: GraphNode): GradRule {
+  const rule = GRADIENT_RULES.get(node.opType);
+  if (!rule) throw new Error(`no gradient rule for ONNX op ${node.opType} (node ${node.name})`);
+  return rule;
+}

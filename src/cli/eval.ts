@@ -1,0 +1,70 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { scanDataset } from '../data/dataset.ts';
+import { encodePng } from '../data/image.ts';
+import { BatchLoader, collate } from '../data/loader.ts';
+import { readSplitFile } from '../data/split.ts';
+import { evaluate, type ImageResult } from '../eval/evaluate.ts';
+import { drawOverlay } from '../eval/overlay.ts';
+import { htmlReport, perImageCsv, summaryLines, type ReportCase } from '../eval/report.ts';
+import { logitsToMask } from '../pipeline/postprocess.ts';
+import { Segmenter } from '../pipeline/segmenter.ts';
+import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
+import { ProgressLine } from './progress.ts';
+import { action, intOption } from './run.ts';
+
+interface EvalFlags extends ModelFlags {
+  data: string;
+  split?: string;
+  out: string;
+  threads: number;
+  cases: number;
+}
+
+export function registerEval(program: Command): void {
+  addModelOptions(program.command('eval').description('score a model on a dataset: per-image metrics, summary, HTML report with overlays'), {
+    weights: true,
+  })
+    .requiredOption('-d, --data <dir>', 'dataset folder')
+    .option('--split <file>', 'ids to evaluate (default: all pairs)')
+    .option('-o, --out <dir>', 'output folder', 'eval-out')
+    .option('--threads <n>', 'ONNX Runtime threads', intOption(1), 2)
+    .option('--cases <n>', 'worst and best cases shown in the report', intOption(0), 6)
+    .action(
+      action(async (flags: EvalFlags) => {
+        if (!flags.weights) console.warn('warning: no --weights given: evaluating default-initialised (untrained) weights');
+        const model = await modelFromFlags(flags);
+        const ds = await scanDataset(flags.data);
+        for (const p of ds.problems) console.warn(`warning: ${p} (skipped)`);
+        const ids = flags.split ? await readSplitFile(flags.split, ds.ids) : ds.ids;
+        const segmenter = await Segmenter.create(model, { threads: flags.threads });
+        const loader = new BatchLoader(ds, { size: model.options.size, inChannels: model.options.inChannels });
+        const progress = new ProgressLine('eval', ids.length);
+        const result = await evaluate(model, segmenter, ds, ids, (done) => progress.update(done), loader);
+        progress.done();
+
+        await mkdir(flags.out, { recursive: true });
+        await writeFile(join(flags.out, 'per_image.csv'), perImageCsv(result));
+        await writeFile(
+          join(flags.out, 'summary.json'),
+          `${JSON.stringify({ model: model.name, weights: flags.weights ?? null, data: flags.data, split: flags.split ?? null, images: ids.length, ...result.summary }, null, 2)}\n`,
+        );
+        const ranked = result.perImage.filter((r) => r.cls === 0).sort((a, b) => a.scores.iou - b.scores.iou);
+        const render = async (r: ImageResult): Promise<ReportCase> => {
+          const sample = await loader.sample(r.id);
+          const { size, classes } = model.options;
+          const logits = await segmenter.logits(collate([sample], model.options.inChannels).images, 1);
+          const pred = classes === 1 ? logitsToMask(logits, 1, size * size) : logitsToMask(logits, classes, size * size).map((c) => (c === 1 ? 1 : 0));
+          const rgb = drawOverlay({ pixels: sample.image, width: size, height: size, channels: sample.channels }, pred, sample.mask.subarray(0, size * size));
+          return { result: r, png: await encodePng(rgb, size, size, 3) };
+        };
+        const worst = await Promise.all(ranked.slice(0, flags.cases).map(render));
+        const best = await Promise.all(ranked.slice(-flags.cases).reverse().map(render));
+        await writeFile(join(flags.out, 'report.html'), htmlReport(`${model.name} on ${flags.data}`, result, worst, best));
+        await segmenter.release();
+        for (const line of summaryLines(result)) console.log(line);
+        console.log(`wrote ${join(flags.out, 'per_image.csv')}, summary.json, report.html`);
+      }),
+    );
+}

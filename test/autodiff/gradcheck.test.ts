@@ -1,0 +1,198 @@
+// One table-driven gradient check: every gradient rule against central finite differences, both run by ONNX Runtime.
+// f(x) = Σ r·y(x) with a fixed random r; the FD side sums in float64 in JS, so only y's float32 rounding remains.
+import { describe, expect, it } from 'vitest';
+import { backward } from '../../src/autodiff/backward.ts';
+import { GRADIENT_RULES } from '../../src/autodiff/rules.ts';
+import { encodeGraph } from '../../src/autodiff/training-graph.ts';
+import { GraphBuilder } from '../../src/ir/builder.ts';
+import { attr, numel, type Value } from '../../src/ir/types.ts';
+import { batchNormTrain } from '../../src/nn/batchnorm-train.ts';
+import { gelu } from '../../src/nn/layers.ts';
+import { bceDiceLoss, diceCeLoss } from '../../src/nn/losses.ts';
+import * as op from '../../src/ops/index.ts';
+import { NodeSession } from '../../src/runtime/session.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+type B = GraphBuilder;
+/** How to fill an input: uniform in [lo, hi], optionally with |x| >= gap (away from kinks), or distinct values. */
+interface Fill {
+  lo?: number;
+  hi?: number;
+  gap?: number;
+  distinct?: boolean;
+  /** Not differentiated (e.g. a target); still fed. */
+  constant?: boolean;
+  /** Values from a fixed list (e.g. 0/1 targets). */
+  choices?: number[];
+}
+interface Case {
+  name: string;
+  inputs: Record<string, { shape: number[] } & Fill>;
+  build: (b: B, v: Record<string, Value>) => Value;
+  /** FD step (default 1e-2) and tolerance on max|fd − analytic| / max|analytic| (default 2e-3). */
+  h?: number;
+  tol?: number;
+}
+
+const conv = (b: B, x: Value, w: Value, bias: Value | null, o: op.ConvOptions = {}) => op.Conv(b, x, w, bias, o);
+const convT = (b: B, x: Value, w: Value, bias: Value | null, o: Record<string, number[] | number>) =>
+  b.op1('ConvTranspose', bias ? [x, w, bias] : [x, w], Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Array.isArray(v) ? attr.ints(v) : attr.int(v)])));
+
+const CASES: Case[] = [
+  { name: 'Conv 3x3 pad 1', inputs: { x: { shape: [2, 3, 6, 6] }, w: { shape: [4, 3, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 3x3 pad 1 at 8x8 (SpaceToDepth 4)', inputs: { x: { shape: [2, 2, 8, 8] }, w: { shape: [3, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 1x1 (MatMul path)', inputs: { x: { shape: [2, 5, 4, 3] }, w: { shape: [3, 5, 1, 1] }, b: { shape: [3] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!) },
+  { name: 'Conv depthwise 3x3', inputs: { x: { shape: [2, 4, 8, 8] }, w: { shape: [4, 1, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1], group: 4 }) },
+  { name: 'Conv depthwise 7x7 pad 3', inputs: { x: { shape: [2, 3, 8, 8] }, w: { shape: [3, 1, 7, 7] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [3, 3, 3, 3], group: 3 }) },
+  { name: 'Conv grouped 1->4 per group', inputs: { x: { shape: [2, 3, 6, 6] }, w: { shape: [12, 1, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 3 }) },
+  { name: 'Conv grouped 4->1 per group', inputs: { x: { shape: [2, 12, 6, 6] }, w: { shape: [3, 4, 3, 3] }, b: { shape: [3] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1], group: 3 }) },
+  { name: 'Conv grouped 2->2 per group', inputs: { x: { shape: [1, 4, 5, 5] }, w: { shape: [4, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 2 }) },
+  { name: 'Conv stride 2 pad 1 odd size', inputs: { x: { shape: [2, 3, 7, 7] }, w: { shape: [4, 3, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { strides: [2, 2], pads: [1, 1, 1, 1] }) },
+  { name: 'Conv dilation 2, asymmetric pads', inputs: { x: { shape: [1, 2, 7, 6] }, w: { shape: [2, 2, 3, 2] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { dilations: [2, 2], pads: [2, 1, 0, 1] }) },
+  { name: 'Conv stride 2 depthwise', inputs: { x: { shape: [2, 3, 8, 8] }, w: { shape: [3, 1, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { strides: [2, 2], pads: [1, 1, 1, 1], group: 3 }) },
+  { name: 'ConvTranspose depthwise k2 s2', inputs: { x: { shape: [2, 4, 3, 3] }, w: { shape: [4, 1, 2, 2] }, b: { shape: [4] } }, build: (b, v) => convT(b, v.x!, v.w!, v.b!, { kernel_shape: [2, 2], strides: [2, 2], group: 4 }) },
+  { name: 'ConvTranspose 3x3 s2 p1 output_padding 1', inputs: { x: { shape: [1, 3, 3, 4] }, w: { shape: [3, 2, 3, 3] } }, build: (b, v) => convT(b, v.x!, v.w!, null, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }) },
+  { name: 'MaxPool 2x2', inputs: { x: { shape: [2, 3, 4, 6], distinct: true } }, build: (b, v) => op.MaxPool(b, v.x!, [2, 2], [2, 2]) },
+  { name: 'AveragePool 2x2', inputs: { x: { shape: [2, 3, 4, 6] } }, build: (b, v) => op.AveragePool(b, v.x!, [2, 2], [2, 2]) },
+  { name: 'Resize linear align_corners x2', inputs: { x: { shape: [2, 3, 4, 5] } }, build: (b, v) => op.ResizeLinear(b, v.x!, [1, 1, 2, 2], true) },
+  { name: 'Resize nearest x2', inputs: { x: { shape: [2, 2, 3, 4] } }, build: (b, v) => op.ResizeNearest(b, v.x!, [1, 1, 2, 2]) },
+  { name: 'Concat + Split', inputs: { a: { shape: [2, 3, 4] }, c: { shape: [2, 2, 4] } }, build: (b, v) => op.Mul(b, op.Split(b, op.Concat(b, [v.a!, v.c!], 1), [1, 4], 1)[1]!, op.Split(b, op.Concat(b, [v.c!, v.a!], 1), [4, 1], 1)[0]!) },
+  { name: 'Split with one output unused', inputs: { a: { shape: [2, 6] } }, build: (b, v) => op.Split(b, v.a!, [2, 3, 1], 1)[1]! },
+  { name: 'Slice step 2 (strided sampler)', inputs: { x: { shape: [2, 3, 6, 7] } }, build: (b, v) => op.Slice(b, v.x!, [0, 1], [6, 7], [2, 3], [2, 2]) },
+  { name: 'Slice ranges, negative step', inputs: { x: { shape: [3, 8] } }, build: (b, v) => op.Mul(b, op.Slice(b, v.x!, [1, -2], [3, 0], [0, 1], [1, -3]), op.Slice(b, v.x!, [0, 6], [2, 8], [0, 1])) },
+  { name: 'Reshape + Transpose', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.Transpose(b, op.Reshape(b, v.x!, [2, 12, 1]), [2, 0, 1]) },
+  { name: 'Expand', inputs: { x: { shape: [2, 1, 3] } }, build: (b, v) => op.Expand(b, v.x!, [4, 2, 5, 3]) },
+  { name: 'Gemm transB', inputs: { a: { shape: [5, 4] }, w: { shape: [3, 4] }, c: { shape: [3] } }, build: (b, v) => op.Gemm(b, v.a!, v.w!, v.c!, { transB: true }) },
+  { name: 'Gemm transA', inputs: { a: { shape: [4, 5] }, w: { shape: [4, 3] } }, build: (b, v) => op.Gemm(b, v.a!, v.w!, null, { transA: true }) },
+  { name: 'MatMul 4-D x 2-D broadcast', inputs: { a: { shape: [2, 3, 4, 5] }, w: { shape: [5, 2] } }, build: (b, v) => op.MatMul(b, v.a!, v.w!) },
+  { name: 'MatMul batched', inputs: { a: { shape: [2, 3, 4, 5] }, w: { shape: [2, 3, 5, 3] } }, build: (b, v) => op.MatMul(b, v.a!, v.w!) },
+  { name: 'Softmax', inputs: { x: { shape: [3, 4, 5] } }, build: (b, v) => op.Softmax(b, v.x!, -1) },
+  { name: 'LogSoftmax axis 1', inputs: { x: { shape: [2, 4, 3] } }, build: (b, v) => op.LogSoftmax(b, v.x!, 1) },
+  { name: 'LayerNormalization', inputs: { x: { shape: [6, 8] }, s: { shape: [8] }, t: { shape: [8] } }, build: (b, v) => op.LayerNormalization(b, v.x!, v.s!, v.t!, 1e-5) },
+  { name: 'LayerNormalization eps 1e-6, 3-D', inputs: { x: { shape: [2, 3, 8] }, s: { shape: [8] }, t: { shape: [8] } }, build: (b, v) => op.LayerNormalization(b, v.x!, v.s!, v.t!, 1e-6) },
+  { name: 'Erf', inputs: { x: { shape: [3, 5], lo: -2, hi: 2 } }, build: (b, v) => op.Erf(b, v.x!) },
+  { name: 'Sigmoid', inputs: { x: { shape: [3, 5], lo: -3, hi: 3 } }, build: (b, v) => op.Sigmoid(b, v.x!) },
+  { name: 'Tanh', inputs: { x: { shape: [3, 5] } }, build: (b, v) => op.Tanh(b, v.x!) },
+  { name: 'Relu', inputs: { x: { shape: [4, 5], gap: 0.1 } }, build: (b, v) => op.Relu(b, v.x!) },
+  { name: 'Abs', inputs: { x: { shape: [4, 5], gap: 0.1 } }, build: (b, v) => op.Abs(b, v.x!) },
+  { name: 'Neg, Identity', inputs: { x: { shape: [4] } }, build: (b, v) => op.Identity(b, op.Neg(b, v.x!)) },
+  { name: 'Exp', inputs: { x: { shape: [4, 3] } }, build: (b, v) => op.Exp(b, v.x!) },
+  { name: 'Log', inputs: { x: { shape: [4, 3], lo: 0.5, hi: 2 } }, build: (b, v) => op.Log(b, v.x!) },
+  { name: 'Softplus', inputs: { x: { shape: [4, 3], lo: -3, hi: 3 } }, build: (b, v) => op.Softplus(b, v.x!) },
+  { name: 'Sqrt', inputs: { x: { shape: [4, 3], lo: 0.5, hi: 2 } }, build: (b, v) => op.Sqrt(b, v.x!) },
+  { name: 'Reciprocal', inputs: { x: { shape: [4, 3], lo: 0.5, hi: 2 } }, build: (b, v) => op.Reciprocal(b, v.x!) },
+  { name: 'Add/Sub broadcast', inputs: { a: { shape: [2, 3, 4] }, c: { shape: [3, 1] }, d: { shape: [4] } }, build: (b, v) => op.Sub(b, op.Add(b, v.a!, v.c!), v.d!) },
+  { name: 'Mul/Div broadcast', inputs: { a: { shape: [2, 3, 4] }, c: { shape: [1, 3, 1], lo: 0.5, hi: 2 }, d: { shape: [2, 1, 4], lo: 0.5, hi: 2 } }, build: (b, v) => op.Div(b, op.Mul(b, v.a!, v.c!), v.d!) },
+  { name: 'Sum of three', inputs: { a: { shape: [2, 3] }, c: { shape: [3] }, d: { shape: [2, 1] } }, build: (b, v) => op.Sum(b, [v.a!, v.c!, v.d!]) },
+  { name: 'Where', inputs: { a: { shape: [3, 4] }, c: { shape: [3, 4] }, m: { shape: [3, 4], constant: true } }, build: (b, v) => op.Where(b, op.Greater(b, v.m!, b.constant([0], [])), v.a!, v.c!) },
+  { name: 'ReduceMean keepdims', inputs: { x: { shape: [2, 3, 4, 2] } }, build: (b, v) => op.ReduceMean(b, v.x!, [0, 2, 3]) },
+  { name: 'ReduceSum no keepdims', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.ReduceSum(b, v.x!, [1], false) },
+  { name: 'ReduceSumSquare', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.ReduceSumSquare(b, v.x!, [0, 2]) },
+  // compositions used by the models and losses
+  { name: 'GELU (erf form)', inputs: { x: { shape: [3, 6], lo: -3, hi: 3 } }, build: (b, v) => gelu(b, v.x!) },
+  {
+    name: 'train-mode BatchNorm (decomposed)',
+    inputs: { x: { shape: [3, 2, 3, 3] }, s: { shape: [2] }, t: { shape: [2] } },
+    build: (b, v) =>
+      batchNormTrain(b, { x: v.x!, scale: v.s!, bias: v.t!, mean: b.constant([0, 0]), variance: b.constant([1, 1]), tracked: b.constant([0], []), eps: 1e-5, momentum: 0.1 }),
+  },
+  { name: 'BCE + Dice loss', inputs: { x: { shape: [2, 1, 4, 4], lo: -3, hi: 3 }, t: { shape: [2, 1, 4, 4], constant: true, choices: [0, 1] } }, build: (b, v) => bceDiceLoss(b, v.x!, v.t!) },
+  { name: 'CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => diceCeLoss(b, v.x!, v.t!) },
+];
+
+function fill(rng: Rng, n: number, f: Fill): Float32Array {
+  const lo = f.lo ?? -1;
+  const hi = f.hi ?? 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    if (f.choices) out[i] = f.choices[rng.int(f.choices.length)]!;
+    else if (f.distinct) out[i] = lo + ((hi - lo) * (i + 0.5)) / n;
+    else {
+      let v = rng.uniform(lo, hi);
+      while (f.gap && Math.abs(v) < f.gap) v = rng.uniform(lo, hi);
+      out[i] = v;
+    }
+  }
+  if (f.distinct) for (let i = n - 1; i > 0; i--) { const j = rng.int(i + 1); [out[i], out[j]] = [out[j]!, out[i]!]; } // shuffle
+  return out;
+}
+
+interface CheckResult {
+  worst: number;
+  scale: number;
+  opTypes: Set<string>;
+}
+
+async function check(c: Case, seed: number): Promise<CheckResult> {
+  const rng = new Rng(seed);
+  const b = new GraphBuilder({ rng });
+  const values: Record<string, Value> = {};
+  const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+  for (const [name, spec] of Object.entries(c.inputs)) {
+    values[name] = b.input(name, spec.shape);
+    feeds[name] = { data: fill(rng, numel(spec.shape), spec), dims: spec.shape };
+  }
+  const forwardCount = b.nodes.length;
+  const out = c.build(b, values);
+  const opTypes = new Set(b.nodes.slice(forwardCount).map((n) => n.opType));
+  const r = fill(rng, numel(out.shape), {});
+  const seedInput = b.input('seed', out.shape);
+  feeds.seed = { data: r, dims: out.shape as number[] };
+  const wrt = Object.entries(c.inputs).filter(([, s]) => !s.constant).map(([n]) => values[n]!);
+  const grads = backward(b, { value: out, grad: seedInput }, wrt);
+  const outputs = new Map<string, Value>([['y', out]]);
+  for (const v of wrt) outputs.set(`grad.${v.name}`, grads.get(v.name)!);
+  const session = await NodeSession.create(encodeGraph(b, c.name, b.inputs, outputs), { threads: 1, optimization: 'disabled' });
+  const analytic = await session.run(feeds);
+  const f = async (): Promise<number> => {
+    const y = (await session.run(feeds, ['y'])).y!.data;
+    let s = 0;
+    for (let i = 0; i < y.length; i++) s += r[i]! * y[i]!;
+    return s;
+  };
+  const h = c.h ?? 1e-2;
+  let worst = 0;
+  let scale = 0;
+  for (const v of wrt) {
+    const g = analytic[`grad.${v.name}`]!.data;
+    const x = feeds[v.name]!.data;
+    for (const a of g) scale = Math.max(scale, Math.abs(a));
+    // every coordinate of small inputs, a random subset of 48 of larger ones
+    const coords = x.length <= 48 ? [...x.keys()] : Array.from({ length: 48 }, () => rng.int(x.length));
+    for (const i of coords) {
+      const orig = x[i]!;
+      x[i] = orig + h;
+      const fp = await f();
+      x[i] = orig - h;
+      const fm = await f();
+      x[i] = orig;
+      const fd = (fp - fm) / (2 * h);
+      worst = Math.max(worst, Math.abs(fd - g[i]!));
+    }
+  }
+  await session.release();
+  return { worst: worst / Math.max(scale, 1e-6), scale, opTypes };
+}
+
+describe('gradient rules vs finite differences (ONNX Runtime, float32)', () => {
+  const covered = new Set<string>();
+  it.each(CASES.map((c, i) => [c.name, c, i] as const))('%s', async (_name, c, i) => {
+    const res = await check(c, 1000 + i);
+    res.opTypes.forEach((t) => covered.add(t));
+    if (process.env.GRADCHECK_VERBOSE) console.log(`${c.name}: ${res.worst.toExponential(2)} (max |g| ${res.scale.toFixed(3)})`);
+    expect(res.scale).toBeGreaterThan(0);
+    expect(res.worst, `relative error ${res.worst.toExponential(2)}`).toBeLessThan(c.tol ?? 2e-3);
+  });
+
+  it('covers every gradient rule', () => {
+    const missing = [...GRADIENT_RULES.keys()].filter((t) => !covered.has(t));
+    expect(missing).toEqual([]);
+  });
+
+  it('names the op when a rule is missing', () => {
+    const b = new GraphBuilder({ rng: new Rng(0) });
+    const x = b.input('x', [2, 2]);
+    const y = b.op1('Tile', [x, b.int64([1, 2])]);
+    expect(() => backward(b, { value: y }, [x])).toThrow(/no gradient rule for ONNX op Tile/);
+  });
+});
