@@ -9,6 +9,7 @@ train: one step = train-mode forward (DropPath 0.1 as in the official code) + lo
   weight_decay 1e-4), on a fixed random input and random binary target.
 Both: torch.set_num_threads(T), torch.manual_seed(41); median over --iters timed runs after
 --warmup untimed ones. peak_rss_mb = getrusage(RUSAGE_SELF).ru_maxrss of the whole process.
+OPENBLAS_NUM_THREADS defaults to 1 (set it in the environment to override).
 """
 import argparse
 import json
@@ -98,7 +99,9 @@ def main():
     a = ap.parse_args()
     if a.size % 16 or a.iters < 1 or a.warmup < 0:
         ap.error("--size must be divisible by 16, --iters >= 1, --warmup >= 0")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(a.threads))
+    # Debian's OpenBLAS is the pthread build: its own threads fight PyTorch's OpenMP threads
+    # (measured 2-5x slower and very noisy with 2+2 threads), so BLAS stays single-threaded.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     global torch, build, count_params, segmentation_loss
     import torch
     from mobileutr import build, count_params, segmentation_loss
@@ -112,6 +115,7 @@ def main():
         "ms_min": round(min(times), 3), "ms_max": round(max(times), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1), "params": count_params(model),
         "torch": torch.__version__, "blas": blas_library(),
+        "openblas_threads": int(os.environ["OPENBLAS_NUM_THREADS"]),
     }
     out.update(extra)
     print(json.dumps(out), flush=True)
