@@ -8,8 +8,8 @@ export type WebBackendName = 'wasm' | 'webgpu';
 
 export interface WebSessionOptions extends SessionOptions {
   /**
-   * 'auto' (default) tries WebGPU when `navigator.gpu` gives an adapter and falls back to wasm;
-   * 'webgpu' does the same but says so; 'wasm' never touches the GPU.
+   * 'auto' (default) uses WebGPU when `navigator.gpu` gives a hardware adapter, else wasm; 'webgpu' uses any adapter,
+   * software ones included, and falls back to wasm when there is none or the session fails; 'wasm' never tries WebGPU.
    */
   backend?: 'auto' | WebBackendName;
   /**
@@ -31,8 +31,13 @@ export interface WebRuntimeInfo {
   fallbackReason?: string;
 }
 
+interface GpuAdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { isFallbackAdapter?: boolean; architecture?: string; vendor?: string };
+}
+
 interface GpuLike {
-  requestAdapter(): Promise<unknown>;
+  requestAdapter(): Promise<GpuAdapterLike | null>;
 }
 
 function isolated(): boolean {
@@ -59,14 +64,20 @@ function configureWasm(o: WebSessionOptions): number {
   return configuredThreads;
 }
 
-async function webgpuUnavailable(): Promise<string | undefined> {
+/** Why WebGPU should not be used here, or undefined when an adapter is there ('auto' also skips software adapters). */
+async function webgpuUnavailable(wanted: 'auto' | 'webgpu'): Promise<string | undefined> {
   const gpu = (globalThis.navigator as (Navigator & { gpu?: GpuLike }) | undefined)?.gpu;
   if (!gpu) return 'navigator.gpu is not available in this browser';
+  let adapter: GpuAdapterLike | null;
   try {
-    if (!(await gpu.requestAdapter())) return 'no WebGPU adapter (GPU disabled or blocklisted)';
+    adapter = await gpu.requestAdapter();
   } catch (e) {
     return `WebGPU adapter request failed: ${(e as Error).message}`;
   }
+  if (!adapter) return 'no WebGPU adapter (GPU disabled or blocklisted)';
+  const software = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? adapter.info?.architecture === 'swiftshader';
+  // a CPU-emulated GPU (SwiftShader) is many times slower than wasm: only use it when asked for by name
+  if (software && wanted === 'auto') return `only a software WebGPU adapter (${adapter.info?.architecture || 'fallback'}); WebAssembly is faster`;
   return undefined;
 }
 
@@ -81,8 +92,8 @@ function ortOptions(o: WebSessionOptions, provider: WebBackendName): ort.Inferen
 }
 
 /**
- * An ONNX Runtime session on onnxruntime-web: WebGPU when asked for ('auto') and available, else wasm
- * (SIMD, with threads where the page is cross-origin isolated).
+ * An ONNX Runtime session on onnxruntime-web: WebGPU where available ('auto': hardware adapters only), else wasm
+ * (SIMD, with threads where the page is cross-origin isolated). `info` says what it runs on and why.
  *
  * @example
  * const session = await WebSession.create(new Uint8Array(await file.arrayBuffer()), { wasmPaths: '/ort/' });
@@ -100,7 +111,7 @@ export class WebSession implements InferenceBackend {
     const wanted = options.backend ?? 'auto';
     let fallbackReason: string | undefined;
     if (wanted !== 'wasm') {
-      fallbackReason = await webgpuUnavailable();
+      fallbackReason = await webgpuUnavailable(wanted);
       if (!fallbackReason) {
         try {
           const session = await ort.InferenceSession.create(model, ortOptions(options, 'webgpu'));

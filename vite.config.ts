@@ -1,0 +1,88 @@
+// Vite config of the browser app (web/): `vite` serves it, `vite build` writes a self-contained dist-web/.
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, stat } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Connect, type Plugin } from 'vite';
+
+const ROOT = fileURLToPath(new URL('.', import.meta.url));
+const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
+/** The JSEP build of ONNX Runtime Web: the wasm backend (SIMD, threads) and WebGPU in one module. */
+export const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'] as const;
+
+/** Cross-origin isolation: enables SharedArrayBuffer, hence wasm threads. */
+export const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+/**
+ * Makes the ORT runtime files available at `<base>ort/`: served from node_modules by the dev server, copied into the
+ * build output by `vite build`. The app points `ort.env.wasm.wasmPaths` there.
+ */
+function ortRuntimeFiles(): Plugin {
+  let outDir = '';
+  const serve: Connect.NextHandleFunction = (req, res: ServerResponse, next) => {
+    const name = /\/ort\/([^/?#]+)(?:[?#].*)?$/.exec(req.url ?? '')?.[1];
+    if (!name || !(ORT_FILES as readonly string[]).includes(name)) return next();
+    const file = join(ORT_DIST, name);
+    stat(file).then(
+      (s) => {
+        res.writeHead(200, {
+          ...ISOLATION_HEADERS,
+          'Content-Type': name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript',
+          'Content-Length': String(s.size),
+          'Cache-Control': 'no-cache',
+        });
+        createReadStream(file).pipe(res);
+      },
+      () => next(),
+    );
+  };
+  return {
+    name: 'mobileutr-ort-runtime-files',
+    configureServer(server) {
+      server.middlewares.use(serve);
+    },
+    configResolved(config) {
+      outDir = config.build.outDir;
+    },
+    async writeBundle(options) {
+      const dir = join(options.dir ?? outDir, 'ort');
+      await mkdir(dir, { recursive: true });
+      await Promise.all(ORT_FILES.map((f) => copyFile(join(ORT_DIST, f), join(dir, f))));
+    },
+  };
+}
+
+export default defineConfig({
+  root: join(ROOT, 'web'),
+  // relative asset URLs: dist-web/ works from any path of a static host
+  base: './',
+  // no SPA fallback: a missing models/demo.onnx must be a 404, not index.html
+  appType: 'mpa',
+  resolve: {
+    // the ORT build that loads its wasm glue (.mjs) and binary from wasmPaths instead of embedding the glue
+    alias: [{ find: /^onnxruntime-web$/, replacement: join(ORT_DIST, 'ort.min.mjs') }],
+  },
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  server: {
+    host: '127.0.0.1',
+    headers: ISOLATION_HEADERS,
+    fs: { allow: [ROOT] },
+  },
+  preview: {
+    host: '127.0.0.1',
+    headers: ISOLATION_HEADERS,
+  },
+  build: {
+    outDir: join(ROOT, 'dist-web'),
+    emptyOutDir: true,
+    target: 'es2022',
+    // ort.min.mjs alone is ~370 kB
+    chunkSizeWarningLimit: 1024,
+  },
+  plugins: [ortRuntimeFiles()],
+});
