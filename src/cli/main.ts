@@ -3,6 +3,7 @@ import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerInfo } from './info.ts';
 import { registerPredict } from './predict.ts';
+import { registerServe } from './serve.ts';
 import { registerSplit } from './split.ts';
 import { reportError } from './run.ts';
 
@@ -16,6 +17,7 @@ registerExport(program);
 registerSplit(program);
 registerEval(program);
 registerPredict(program);
+registerServe(program);
 
 program.parseAsync(process.argv).catch((e) => {
   reportError(e);

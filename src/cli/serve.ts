@@ -1,0 +1,113 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { buildServer, DEFAULT_WEIGHTS_WARNING, SERVER_DEFAULTS } from '../server/app.ts';
+import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
+import { action, intOption } from './run.ts';
+
+interface ServeFlags extends ModelFlags {
+  port: number;
+  host: string;
+  threads: number;
+  maxUploadMb: number;
+  maxPixels: number;
+  timeoutMs: number;
+  concurrency: number;
+  queue: number;
+  maxBatch: number;
+  logLevel: string;
+}
+
+const portOption = (value: string): number => {
+  const n = intOption(0)(value);
+  if (n > 65535) throw new InvalidArgumentError(`must be a port number from 0 to 65535, got ${n}.`);
+  return n;
+};
+
+const megabytes = (value: string): number => {
+  const n = Number(value);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !(n > 0) || n > 4096) throw new InvalidArgumentError(`"${value}" is not a size in MB (a number above 0, at most 4096).`);
+  return n;
+};
+
+export function registerServe(program: Command): void {
+  addModelOptions(
+    program.command('serve').description('HTTP segmentation service (POST /v1/segment, GET /healthz, GET /v1/model); stops cleanly on SIGINT/SIGTERM'),
+    { weights: true },
+  )
+    .option('-p, --port <n>', 'TCP port (0: any free port)', portOption, 8080)
+    .option('--host <address>', 'address to listen on; keep the loopback default unless a proxy or firewall fronts the service', '127.0.0.1')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per inference worker', intOption(1), SERVER_DEFAULTS.threads)
+    .option('--max-upload-mb <mb>', 'largest upload (raw body or multipart file), 413 above', megabytes, SERVER_DEFAULTS.maxUploadBytes / 2 ** 20)
+    .option('--max-pixels <n>', 'largest image (width x height), read from the header before decoding, 422 above', intOption(1), SERVER_DEFAULTS.maxPixels)
+    .option('--timeout-ms <ms>', 'time limit of a request from its arrival (upload, queue, inference)', intOption(100), SERVER_DEFAULTS.timeoutMs)
+    .option('--concurrency <n>', 'inference workers: batches run at the same time', intOption(1), SERVER_DEFAULTS.concurrency)
+    .option('--queue <n>', 'requests that may wait beyond concurrency x max-batch; more are refused with 503 + Retry-After', intOption(0), SERVER_DEFAULTS.queue)
+    .option('--max-batch <n>', 'images run together in one batch at most', intOption(1), SERVER_DEFAULTS.maxBatch)
+    .addOption(new Option('--log-level <level>', 'log level (JSON lines on stdout)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
+    .action(
+      action(async (flags: ServeFlags) => {
+        const model = await modelFromFlags(flags);
+        const app = await buildServer({
+          model,
+          weightsSource: flags.weights,
+          threads: flags.threads,
+          concurrency: flags.concurrency,
+          queue: flags.queue,
+          maxBatch: flags.maxBatch,
+          maxUploadBytes: Math.round(flags.maxUploadMb * 2 ** 20),
+          maxPixels: flags.maxPixels,
+          timeoutMs: flags.timeoutMs,
+          logger: { level: flags.logLevel },
+        });
+        if (!flags.weights) app.log.warn(`WARNING: ${DEFAULT_WEIGHTS_WARNING}; pass --weights best.safetensors`);
+        try {
+          await app.listen({ host: flags.host, port: flags.port });
+        } catch (e) {
+          await app.close();
+          const code = (e as NodeJS.ErrnoException).code;
+          const why = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such local address' : (e as Error).message;
+          throw new UserError(`cannot listen on ${flags.host}:${flags.port} (${why})`);
+        }
+        const o = model.options;
+        app.log.info(
+          `serving ${model.name} ${o.size}x${o.size}, ${o.inChannels} in, ${o.classes} out, weights ${flags.weights ?? 'DEFAULT-INITIALISED'}; ` +
+            `${flags.concurrency} worker(s) x ${flags.threads} thread(s), batches up to ${flags.maxBatch}, ${flags.concurrency * flags.maxBatch + flags.queue} requests at most`,
+        );
+
+        let stopping = false;
+        // Forced stop: die by the signal's default action. process.exit() would tear down the worker threads, and
+        // onnxruntime-node aborts the process (SIGABRT, C++ message) when a thread is torn down inside a run.
+        const die = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          process.kill(process.pid, signal);
+        };
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            console.error(`mobileutr: ${signal} again: stopping without waiting`); // sync: the process ends right after
+            die(signal);
+            return;
+          }
+          stopping = true;
+          app.log.info(`${signal}: no new requests; finishing the ones in flight`);
+          const force = setTimeout(() => {
+            console.error(`mobileutr: requests still running ${flags.timeoutMs + 5000} ms after ${signal}; stopping without waiting`);
+            die('SIGTERM');
+          }, flags.timeoutMs + 5000);
+          force.unref();
+          app.close().then(
+            () => {
+              app.log.info('stopped');
+              process.exit(0);
+            },
+            (e: Error) => {
+              app.log.error({ err: e }, 'error while stopping');
+              process.exit(1);
+            },
+          );
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      }),
+    );
+}

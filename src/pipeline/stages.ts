@@ -1,0 +1,44 @@
+import type { ResolvedModelOptions } from '../models/model.ts';
+import { decodeImage, resizeImage, resizePlane } from '../data/image.ts';
+import { pixelsToTensor } from './normalize.ts';
+import { logitsToMask, logitsToProbability } from './postprocess.ts';
+
+/**
+ * The two halves of `Segmenter.segment` around the network, for callers that run the network themselves
+ * (the HTTP service batches several images into one run). Same operations, same order, same result.
+ */
+
+export interface PreparedImage {
+  /** Normalised float32 CHW tensor [inChannels, size, size]. */
+  input: Float32Array;
+  /** Size of the decoded image (after EXIF rotation): the mask comes back at this size. */
+  width: number;
+  height: number;
+}
+
+/** Decodes an encoded image, resizes it to the model's input (bilinear) and normalises it. */
+export async function prepareImage(
+  image: string | Uint8Array,
+  options: Pick<ResolvedModelOptions, 'inChannels' | 'size'>,
+  label?: string,
+): Promise<PreparedImage> {
+  const { inChannels, size } = options;
+  const original = await decodeImage(image, { grey: inChannels === 1, label });
+  const resized = await resizeImage(original, size, 'linear');
+  return { input: pixelsToTensor(resized.pixels, size, size, resized.channels, inChannels), width: original.width, height: original.height };
+}
+
+/** Logits [classes, size, size] of one image -> mask (0/255 binary, class index multi-class) and probability at width×height. */
+export async function masksFromLogits(
+  logits: Float32Array,
+  options: Pick<ResolvedModelOptions, 'classes' | 'size'>,
+  width: number,
+  height: number,
+): Promise<{ mask: Uint8Array; probability: Uint8Array }> {
+  const { size, classes } = options;
+  const plane = size * size;
+  const probability = await resizePlane(logitsToProbability(logits, classes, plane), size, size, width, height, 'linear');
+  const mask =
+    classes === 1 ? probability.map((p) => (p >= 128 ? 255 : 0)) : await resizePlane(logitsToMask(logits, classes, plane), size, size, width, height, 'nearest');
+  return { mask, probability };
+}

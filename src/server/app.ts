@@ -1,0 +1,414 @@
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import multipart from '@fastify/multipart';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { encodePng, MAX_IMAGE_PIXELS } from '../data/image.ts';
+import { UserError } from '../errors.ts';
+import type { SegmentationModel } from '../models/model.ts';
+import { masksFromLogits, prepareImage } from '../pipeline/stages.ts';
+import { Batcher } from './batcher.ts';
+import { HttpError } from './errors.ts';
+import { checkImageHeader, FIELD, RAW_CONTENT_TYPES, readUpload, tooLarge } from './upload.ts';
+import { WorkerPool, type BatchRunner } from './worker-pool.ts';
+
+export interface ServerOptions {
+  model: SegmentationModel;
+  /** Where the weights came from (a path); undefined means default-initialised weights, which the service flags loudly. */
+  weightsSource?: string;
+  /** ONNX Runtime intra-op threads per inference worker. */
+  threads?: number;
+  /** Inference workers: batches that run at the same time. */
+  concurrency?: number;
+  /** Images per batch at most. */
+  maxBatch?: number;
+  /** Requests that may wait beyond the concurrency × maxBatch being run; more are refused with 503. */
+  queue?: number;
+  /** Largest accepted upload in bytes (raw body or the multipart file). */
+  maxUploadBytes?: number;
+  /** Largest accepted image in pixels (width × height), checked from the header before decoding. */
+  maxPixels?: number;
+  /** Time limit of a request, from its arrival: receiving the body, waiting, decoding, inference, encoding. */
+  timeoutMs?: number;
+  /** Images decoded or encoded at once (default: the CPU count, from 2 to 4); bounds full-size pixel buffers. */
+  imageConcurrency?: number;
+  /** Runs the network in this thread with this runner instead of worker threads (tests); the server does not close it. */
+  runner?: BatchRunner;
+  /** Fastify/pino logger options; off by default. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export const SERVER_DEFAULTS = {
+  threads: 1,
+  concurrency: 2,
+  maxBatch: 4,
+  queue: 16,
+  maxUploadBytes: 20 * 2 ** 20,
+  maxPixels: 4096 * 4096,
+  timeoutMs: 30_000,
+} as const;
+
+type Resolved = Required<Omit<ServerOptions, 'weightsSource' | 'runner' | 'logger'>> & Pick<ServerOptions, 'weightsSource' | 'runner' | 'logger'>;
+
+export const DEFAULT_WEIGHTS_WARNING = 'no weights file given: serving DEFAULT-INITIALISED (untrained, seed 0) weights; the masks are meaningless';
+
+function resolve(o: ServerOptions): Resolved {
+  const r: Resolved = { ...SERVER_DEFAULTS, imageConcurrency: Math.min(4, Math.max(2, availableParallelism())), ...definedOnly(o) } as Resolved;
+  const int = (name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new UserError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+  };
+  int('threads', r.threads, 1, 256);
+  int('concurrency', r.concurrency, 1, 64);
+  int('max-batch', r.maxBatch, 1, 1024);
+  int('queue', r.queue, 0, 100_000);
+  int('max-upload bytes', r.maxUploadBytes, 1);
+  int('max-pixels', r.maxPixels, 1, MAX_IMAGE_PIXELS);
+  int('timeout-ms', r.timeoutMs, 1, 24 * 3600_000);
+  int('image concurrency', r.imageConcurrency, 1, 1024);
+  return r;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A counting semaphore: bounds images decoded or encoded at once (their full-size pixels are the big allocations). */
+class Semaphore {
+  private waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiters.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+interface RequestState {
+  arrived: number;
+  abort: AbortController;
+}
+
+interface Counters {
+  ok: number;
+  busy: number;
+  timedOut: number;
+  clientErrors: number;
+  serverErrors: number;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/**
+ * The segmentation service (fastify): POST /v1/segment, GET /healthz, GET /v1/model. Not listening yet; call
+ * `listen`. Closing it finishes in-flight requests, then stops the inference workers.
+ *
+ * Load model: a request takes a slot when its headers arrive (before its body is read) and holds it until its
+ * response is sent. There are concurrency × maxBatch + queue slots; without a free one the answer is 503 with
+ * Retry-After, at once. Bodies, decoded images and queued tensors are therefore bounded by the slot count.
+ */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const o = resolve(options);
+  const { model } = o;
+  const { inChannels, size, classes } = model.options;
+  const capacity = o.concurrency * o.maxBatch + o.queue;
+
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: o.maxUploadBytes,
+    // time to receive a whole request (headers and body); a slow client cannot hold a slot longer than this
+    requestTimeout: o.timeoutMs,
+    http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.timeoutMs / 4))), headersTimeout: Math.min(o.timeoutMs, 60_000) },
+    logController: new LogController({ disableRequestLogging: true }), // one line per response, below
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    clientErrorHandler: (err, socket) => clientError(err as NodeJS.ErrnoException, socket, o.timeoutMs),
+  });
+  // idle or slow connections are cheap but not free: bound them too (Node closes connections beyond this at once)
+  app.server.maxConnections = Math.max(256, 8 * capacity);
+  closeQuietConnectionsOnClose(app);
+
+  let runner = o.runner;
+  let pool: WorkerPool | undefined;
+  if (!runner) {
+    pool = await WorkerPool.create(model, {
+      workers: o.concurrency,
+      session: { threads: o.threads },
+      log: (level, message, err) => app.log[level](err ? { err } : {}, message),
+    });
+    runner = pool;
+  }
+  const batcher = new Batcher(runner, { concurrency: o.concurrency, maxBatch: o.maxBatch, inputLength: inChannels * size * size, outputLength: classes * size * size });
+  const images = new Semaphore(o.imageConcurrency);
+  const states = new WeakMap<FastifyRequest, RequestState>();
+  const counters: Counters = { ok: 0, busy: 0, timedOut: 0, clientErrors: 0, serverErrors: 0 };
+  let inflight = 0;
+  const started = Date.now();
+
+  /** Seconds until a slot is likely free: the backlog in batches times the recent batch time. */
+  const retryAfter = () => {
+    const { avgBatchMs } = batcher.stats;
+    const rounds = Math.ceil(inflight / (o.concurrency * o.maxBatch));
+    return String(Math.min(60, Math.max(1, Math.ceil((rounds * (avgBatchMs || 1000)) / 1000))));
+  };
+
+  app.addHook('onClose', async () => {
+    await batcher.idle();
+    await pool?.close();
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: `not found: ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    const e = err as FastifyError;
+    let status: number;
+    let message: string;
+    if (err instanceof HttpError) {
+      void reply.headers(err.headers);
+      [status, message] = [err.statusCode, err.message];
+    } else if (err instanceof UserError) {
+      [status, message] = [422, err.message];
+    } else if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      [status, message] = [413, tooLarge(o.maxUploadBytes).message];
+    } else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      const ct = request.headers['content-type'];
+      [status, message] = [
+        415,
+        `unsupported content type ${ct ? `"${ct}"` : '(none)'}; send multipart/form-data with the image in the field "${FIELD}", or the raw image with Content-Type ${RAW_CONTENT_TYPES.join(', ')}`,
+      ];
+    } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      [status, message] = [e.statusCode, e.message.split('\n')[0]!];
+    } else {
+      request.log.error({ err }, 'request failed');
+      [status, message] = [500, 'internal server error'];
+    }
+    void reply.code(status).type('application/json; charset=utf-8').send({ error: message });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url !== '/v1/segment') return;
+    const s = reply.statusCode;
+    if (s < 400) counters.ok++;
+    else if (s < 500) counters.clientErrors++;
+    else if (s !== 503) counters.serverErrors++; // 503s are counted as rejected_busy or timed_out
+    request.log.info({ status: s, ms: round(reply.elapsedTime) }, `${request.method} ${request.url}`);
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    const alive = pool ? pool.alive : o.concurrency;
+    const b = batcher.stats;
+    void reply.code(alive > 0 ? 200 : 503);
+    return {
+      status: alive > 0 ? 'ok' : 'no inference worker',
+      uptime_s: Math.round((Date.now() - started) / 1000),
+      queue: { in_flight: inflight, waiting_for_model: b.waiting, running_batches: b.running, capacity },
+      batches: { count: b.batches, images: b.images, max_size: b.maxBatchSize, avg_ms: round(b.avgBatchMs) },
+      requests: { ok: counters.ok, rejected_busy: counters.busy, timed_out: counters.timedOut, client_errors: counters.clientErrors, server_errors: counters.serverErrors },
+      workers: { alive, configured: o.concurrency, restarts: pool?.restarts ?? 0 },
+      memory: { rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) },
+    };
+  });
+
+  app.get('/v1/model', async () => ({
+    name: model.name,
+    params: model.parameterCount,
+    input_size: size,
+    in_channels: inChannels,
+    classes,
+    output: classes === 1 ? 'binary mask, 0 or 255' : `class index per pixel, 0 to ${classes - 1}`,
+    weights: o.weightsSource ?? 'default-initialised (seed 0)',
+    default_weights: o.weightsSource === undefined,
+    ...(o.weightsSource === undefined ? { warning: DEFAULT_WEIGHTS_WARNING } : {}),
+    limits: {
+      max_upload_bytes: o.maxUploadBytes,
+      max_pixels: o.maxPixels,
+      timeout_ms: o.timeoutMs,
+      concurrency: o.concurrency,
+      max_batch: o.maxBatch,
+      queue: o.queue,
+      capacity,
+      threads_per_worker: o.threads,
+    },
+  }));
+
+  await app.register(async (scope) => {
+    // only the bodies this route understands; anything else is a 415 with a message
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser([...RAW_CONTENT_TYPES], { parseAs: 'buffer', bodyLimit: o.maxUploadBytes }, (_request, body, done) => done(null, body));
+    await scope.register(multipart, {
+      limits: { fileSize: o.maxUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
+      throwFileSizeLimit: true,
+    });
+
+    scope.addHook('onRequest', async (request, reply) => {
+      if (inflight >= capacity) {
+        counters.busy++;
+        return reply
+          .code(503)
+          .header('retry-after', retryAfter())
+          .send({ error: `server busy: ${inflight} requests in progress, the limit is ${capacity}; retry later` });
+      }
+      inflight++;
+      const state: RequestState = { arrived: performance.now(), abort: new AbortController() };
+      states.set(request, state);
+      reply.raw.once('close', () => {
+        inflight--;
+        // the client went away or the response is out: nothing more to do for this request
+        if (!reply.raw.writableFinished) state.abort.abort(new Error('client disconnected'));
+      });
+    });
+
+    scope.post('/v1/segment', async (request, reply) => {
+      const state = states.get(request)!;
+      const work = segment(request, state);
+      work.catch(() => {}); // its failure is reported below unless the deadline came first
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => {
+            // still receiving the body (a slow multipart upload): the client's fault, and the connection must go
+            const e = !request.raw.complete
+              ? new HttpError(408, `request not received within ${o.timeoutMs} ms`, { connection: 'close' })
+              : new HttpError(503, `request timed out after ${o.timeoutMs} ms; the server is busy, retry later`, { 'retry-after': retryAfter() });
+            if (e.statusCode === 503) counters.timedOut++;
+            state.abort.abort(e);
+            reject(e);
+          },
+          Math.max(0, state.arrived + o.timeoutMs - performance.now()),
+        );
+      });
+      try {
+        const result = await Promise.race([work, deadline]);
+        void reply.header('server-timing', `decode;dur=${result.timing.decode}, queue;dur=${result.timing.queue}, inference;dur=${result.timing.inference}, total;dur=${result.timing.total}`);
+        if (wantsJson(request)) return result.json();
+        return reply.type('image/png').send(result.png);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  });
+
+  async function segment(request: FastifyRequest, state: RequestState) {
+    const signal = state.abort.signal;
+    const bytes = await readUpload(request, o.maxUploadBytes);
+    const t0 = performance.now();
+    await checkImageHeader(bytes, o.maxPixels);
+    signal.throwIfAborted();
+    const prepared = await images.run(() => {
+      signal.throwIfAborted();
+      return prepareImage(bytes, model.options, 'uploaded image');
+    });
+    const decodeMs = performance.now() - t0;
+    const r = await batcher.submit(prepared.input, signal);
+    const { width, height } = prepared;
+    const png = await images.run(async () => {
+      signal.throwIfAborted();
+      const { mask } = await masksFromLogits(r.logits, model.options, width, height);
+      return { mask, bytes: await encodePng(mask, width, height, 1) };
+    });
+    const timing = { decode: round(decodeMs), queue: round(r.queueMs), inference: round(r.inferenceMs), total: round(performance.now() - state.arrived) };
+    return {
+      png: png.bytes,
+      timing,
+      json: () => {
+        const area = maskArea(png.mask, width, height);
+        return {
+          model: model.name,
+          width,
+          height,
+          mask_png_base64: png.bytes.toString('base64'),
+          area_pixels: area.pixels,
+          area_fraction: area.pixels / (width * height),
+          bbox: area.bbox,
+          timing_ms: timing,
+          batch_size: r.batchSize,
+          ...(o.weightsSource === undefined ? { warning: DEFAULT_WEIGHTS_WARNING } : {}),
+        };
+      },
+    };
+  }
+
+  return app;
+}
+
+/** Errors below HTTP (slow or malformed requests): the same JSON shape as every other error, then close. */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex, timeoutMs: number): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, `request not received within ${timeoutMs} ms`]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request headers too large']
+        : [400, 'malformed HTTP request'];
+  const body = JSON.stringify({ error: message });
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  socket.destroy();
+}
+
+/**
+ * On close, Node's server.close() ends keep-alive connections that are idle after a request, but not connections
+ * that have not sent a request yet (HTTP clients open spare ones), so shutdown would wait for the client to drop
+ * them. Close every connection without a request in progress, and each remaining one once its response is out.
+ */
+function closeQuietConnectionsOnClose(app: FastifyInstance): void {
+  const requests = new Map<Socket, number>();
+  let closing = false;
+  app.server.on('connection', (socket: Socket) => {
+    requests.set(socket, 0);
+    socket.once('close', () => requests.delete(socket));
+  });
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    requests.set(socket, (requests.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (requests.get(socket) ?? 1) - 1;
+      requests.set(socket, left);
+      if (closing && left === 0) socket.destroySoon();
+    });
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const [socket, n] of requests) if (n === 0) socket.destroySoon();
+  });
+}
+
+/** JSON when the client asks for application/json ahead of (or without) image/png. */
+function wantsJson(request: FastifyRequest): boolean {
+  const accept = (request.headers.accept ?? '').toLowerCase();
+  const json = accept.indexOf('application/json');
+  if (json < 0) return false;
+  const png = accept.indexOf('image/png');
+  return png < 0 || json < png;
+}
+
+/** Foreground (non-zero) pixel count and bounding box of a label map. */
+export function maskArea(mask: Uint8Array, width: number, height: number): { pixels: number; bbox: { x: number; y: number; width: number; height: number } | null } {
+  let pixels = 0;
+  let x0 = width;
+  let y0 = height;
+  let x1 = -1;
+  let y1 = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      if (mask[row + x] === 0) continue;
+      pixels++;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      y1 = y;
+    }
+  }
+  return { pixels, bbox: pixels === 0 ? null : { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 } };
+}
