@@ -72,14 +72,17 @@ export function backward(b: GraphBuilder, roots: Root | readonly Root[], wrt: re
       const grads = node.outputs.map(total);
       if (grads.every((g) => g === null)) continue;
       const needs = node.inputs.map(relevant);
-      const results = gradientRule(node)({
+      // gradient nodes are named after the forward node's module (grad.<module>.<op>), for profiles
+      const module = node.name.lastIndexOf('.') > 0 ? node.name.slice(0, node.name.lastIndexOf('.')) : '';
+      const rule = gradientRule(node);
+      const results = b.scope(module || 'root', () => rule({
         b,
         node,
         inputs: node.inputs.map((name) => (name ? b.value(name) : undefined)),
         outputs: node.outputs.map((name) => b.value(name)),
         grads,
         needs,
-      });
+      }));
       node.inputs.forEach((name, j) => {
         const g = results[j];
         if (needs[j] && g) add(name, g);

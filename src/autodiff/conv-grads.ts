@@ -22,8 +22,59 @@ const dims = (v: Value): number[] =>
   });
 
 /** Block size of the SpaceToDepth weight-gradient trick: the largest of `preferred` that divides both output sides. */
-export function blockSize(ho: number, wo: number, preferred: readonly number[] = [4, 2]): number {
-  return preferred.find((s) => ho % s === 0 && wo % s === 0 && ho / s >= 1 && wo / s >= 1) ?? 1;
+export function blockSize(ho: number, wo: number, preferred: readonly number[]): number {
+  return preferred.find((s) => ho % s === 0 && wo % s === 0) ?? 1;
+}
+
+/**
+ * The weight-gradient kernel, from measurements of ORT 1.30 (one thread, loaded machine) at MobileUtr's shapes,
+ * batch 8, 256x256. Dense 3x3: one MatMul per tap on flattened windows 10-50 ms, im2col (Slice + Concat, one
+ * MatMul) 12-74 ms and better only for few input channels (the stem: 12 vs 25 ms), SpaceToDepth 2/4/8 18-110 ms,
+ * dy as the kernel 25-146 ms. Depthwise and grouped: SpaceToDepth 4, 3-26 ms (block 1 is 2-5x slower, 8 similar).
+ */
+const weightGradStrategy = (group: number, cin: number): Strategy => (group !== 1 ? 4 : cin <= 4 ? 'im2col' : 'taps');
+export type Strategy = 'im2col' | 'taps' | number;
+
+/** Zero-pads x by the conv's pads, plus `extraRows` at the bottom. */
+const padInput = (b: B, x: Value, g: ConvGeometry, extraRows = 0): Value =>
+  g.pads.some((p) => p > 0) || extraRows > 0 ? op.Pad(b, x, [0, 0, g.pads[0], g.pads[1], 0, 0, g.pads[2] + extraRows, g.pads[3]]) : x;
+
+/** dL/dW for a dense conv with stride 1: dW[co, (ci, kh, kw)] = Σ_n dy[n, co, :] · shift_(kh,kw)(x)[n, ci, :], one MatMul on the stacked shifts. */
+function im2colWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry): Value {
+  const [n, cin] = dims(x);
+  const [, cout, ho, wo] = dims(dy);
+  const [kh, kw] = g.kernel;
+  const [dh, dw] = g.dilations;
+  const padded = padInput(b, x, g);
+  const taps: Value[] = [];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) taps.push(op.Reshape(b, op.Slice(b, padded, [i * dh, j * dw], [i * dh + ho!, j * dw + wo!], [2, 3]), [n!, cin!, 1, ho! * wo!]));
+  const cols = op.Reshape(b, taps.length === 1 ? taps[0]! : op.Concat(b, taps, 2), [n!, cin! * kh * kw, ho! * wo!]);
+  const dyr = op.Reshape(b, dy, [n!, cout!, ho! * wo!]);
+  return op.Reshape(b, op.ReduceSum(b, op.MatMul(b, dyr, op.Transpose(b, cols, [0, 2, 1])), [0], false), [...wShape]);
+}
+
+/**
+ * The same as one MatMul per tap without stacking: with rows of width Wp (padded), dy zero-padded to Wp columns
+ * and the padded x flattened, the tap (kh, kw) window is the contiguous range starting at kh·dh·Wp + kw·dw.
+ */
+function tapsWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry): Value {
+  const [n, cin, h, w] = dims(x);
+  const [, cout, ho, wo] = dims(dy);
+  const [kh, kw] = g.kernel;
+  const [dh, dw] = g.dilations;
+  const hp = h! + g.pads[0] + g.pads[2];
+  const wp = w! + g.pads[1] + g.pads[3];
+  const flat = op.Reshape(b, padInput(b, x, g, 1), [n!, cin!, (hp + 1) * wp]);
+  const dyFlat = op.Reshape(b, wp > wo! ? op.Pad(b, dy, [0, 0, 0, 0, 0, 0, 0, wp - wo!]) : dy, [n!, cout!, ho! * wp]);
+  const parts: Value[] = [];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) {
+      const start = i * dh * wp + j * dw;
+      const window = op.Slice(b, flat, [start], [start + ho! * wp], [2]);
+      parts.push(op.Reshape(b, op.ReduceSum(b, op.MatMul(b, dyFlat, op.Transpose(b, window, [0, 2, 1])), [0], false), [cout!, cin!, 1]));
+    }
+  return op.Reshape(b, parts.length === 1 ? parts[0]! : op.Concat(b, parts, 2), [...wShape]);
 }
 
 /**
@@ -32,7 +83,7 @@ export function blockSize(ho: number, wo: number, preferred: readonly number[] =
  * SpaceToDepth(dy, S) turns each S×S phase of dy into its own output channel, so that Conv has S² times more
  * output channels and an (S·stride)-dilated kernel S² times smaller; a Gather picks each kernel tap of each phase.
  */
-export function convWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry, s = -1): Value {
+export function convWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry, strategy?: Strategy): Value {
   const [n, cin, h, w] = dims(x);
   const [, cout, ho, wo] = dims(dy);
   const [kh, kw] = g.kernel;
@@ -44,7 +95,11 @@ export function convWeightGrad(b: B, x: Value, dy: Value, wShape: readonly numbe
     const xt = op.Transpose(b, op.Reshape(b, x, [n!, cin!, h! * w!]), [0, 2, 1]);
     return op.Reshape(b, op.ReduceSum(b, op.MatMul(b, dyr, xt), [0], false), [...wShape]);
   }
-  if (s < 0) s = blockSize(ho!, wo!);
+  const unitStride = g.strides.every((v) => v === 1);
+  const chosen = strategy ?? weightGradStrategy(g.group, cin!);
+  if (chosen === 'im2col' && g.group === 1 && unitStride) return im2colWeightGrad(b, x, dy, wShape, g);
+  if (chosen === 'taps' && g.group === 1 && unitStride) return tapsWeightGrad(b, x, dy, wShape, g);
+  const s = blockSize(ho!, wo!, typeof chosen === 'number' ? [chosen, 4, 2] : [2]);
   // X2[ci_l, (gi, n), H, W]: batch = channel within the group, channels = (group, sample)
   const x2 =
     g.group === 1

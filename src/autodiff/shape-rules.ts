@@ -39,6 +39,11 @@ function reduceWithAttrAxes(ctx: ShapeContext): InferredOutput[] {
   return [{ shape, dtype: x.dtype }];
 }
 
+registerShapeRule('Gelu', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: input(ctx, 0).dtype }]);
+registerShapeRule('SoftmaxMatMul', (ctx) => {
+  const [sShape, vShape] = [input(ctx, 0).shape, input(ctx, 1).shape];
+  return [{ shape: [...sShape.slice(0, -1), vShape[vShape.length - 1]!], dtype: 'float32' }, { shape: [...sShape], dtype: 'float32' }];
+});
 registerShapeRule('Sign', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: input(ctx, 0).dtype }]);
 registerShapeRule('LogSoftmax', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: 'float32' }]);
 registerShapeRule('ReduceSumSquare', reduceWithAttrAxes);

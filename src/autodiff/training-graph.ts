@@ -7,6 +7,7 @@ import { segmentationLoss } from '../nn/losses.ts';
 import * as op from '../ops/index.ts';
 import type { Optimizer } from '../optim/optimizers.ts';
 import { backward } from './backward.ts';
+import { fuseComposites, lowerComposites } from './composites.ts';
 
 /** Builds the loss from logits [N, K, H, W] and a target of the same shape. */
 export type LossBuilder = (b: GraphBuilder, logits: Value, target: Value) => Value;
@@ -18,10 +19,16 @@ export interface TrainingGraphOptions {
   /**
    * The optimizer fused into the graph. Without one the graph only computes gradients: it takes `acc.<param>`
    * and returns `next.acc.<param>` = acc + grad (gradient accumulation; apply with `buildUpdateGraph`).
+   * Either way the graph outputs `loss` and `grad_norm_sq` (of this batch's gradient).
    */
   optimizer?: Optimizer;
   /** Also output `grad.<param>` (tests, debugging). */
   gradOutputs?: boolean;
+  /**
+   * Tests and debugging: called with the forward graph (loss included) before differentiation. It may add nodes
+   * and inputs (every builder input becomes a graph input) and returns extra named outputs.
+   */
+  instrument?: (b: GraphBuilder) => ReadonlyMap<string, Value> | void;
 }
 
 /** A graph input the trainer feeds, and (for state) the output carrying its next value. */
@@ -53,7 +60,7 @@ const fixed = (v: Value): number[] => v.shape.map((d) => (typeof d === 'number' 
 
 /** Encodes nodes of `b` into an ONNX model with the given graph inputs and named outputs (renamed through Identity). */
 export function encodeGraph(b: GraphBuilder, name: string, inputs: readonly Value[], outputs: ReadonlyMap<string, Value>): Uint8Array {
-  const nodes: GraphNode[] = [...b.nodes];
+  const nodes: GraphNode[] = lowerComposites(b, b.nodes);
   const outputValues: Value[] = [];
   for (const [outName, v] of outputs) {
     nodes.push({ opType: 'Identity', name: `output:${outName}`, inputs: [v.name], outputs: [outName], attrs: {} });
@@ -66,10 +73,7 @@ export function encodeGraph(b: GraphBuilder, name: string, inputs: readonly Valu
 
 /** Σ‖g‖² over gradients, a scalar. */
 function squaredNorm(b: GraphBuilder, grads: readonly Value[]): Value {
-  return op.Sum(
-    b,
-    grads.map((g) => op.ReduceSumSquare(b, g, [...g.shape.keys()], false)),
-  );
+  return op.Sum(b, grads.map((g) => op.ReduceSumSquare(b, g, [...g.shape.keys()], false)));
 }
 
 /** Emits the optimizer update for every parameter; returns next params and next state values by output name. */
@@ -104,18 +108,20 @@ export function buildTrainingGraph(model: SegmentationModel, o: TrainingGraphOpt
   const { builder: b, input, logits } = model.buildGraph({ training: true, batch: o.batch });
   const target = b.input('target', logits.shape);
   const loss = (o.loss ?? segmentationLoss)(b, logits, target);
+  fuseComposites(b);
+  const extra = o.instrument?.(b);
   const used = new Set(b.nodes.flatMap((n) => n.inputs));
   const entries = [...b.params.values()].filter((p) => used.has(p.value.name));
   const params = entries.filter((p) => p.kind === 'parameter').map((p) => p.value);
   const grads = backward(b, { value: loss }, params);
   const gradList = params.map((p) => grads.get(p.name) ?? op.Expand(b, b.constant([0], []), fixed(p)));
 
-  const outputs = new Map<string, Value>([['loss', loss]]);
+  const outputs = new Map<string, Value>([['loss', loss], ...(extra ?? [])]);
   const state: StateIO[] = [];
   const scalars: string[] = [];
   if (o.gradOutputs) params.forEach((p, i) => outputs.set(`grad.${p.name}`, gradList[i]!));
+  outputs.set('grad_norm_sq', squaredNorm(b, gradList));
   if (o.optimizer) {
-    outputs.set('grad_norm_sq', squaredNorm(b, gradList));
     emitUpdates(b, o.optimizer, params, gradList, state, outputs, scalars);
   } else {
     params.forEach((p, i) => {

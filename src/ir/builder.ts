@@ -84,9 +84,12 @@ export class GraphBuilder {
     return value;
   }
 
-  /** A float32 constant; identical small constants are shared. */
-  constant(data: Float32Array | readonly number[], shape: readonly number[] = [data.length]): Value {
-    return this.constantOf(data instanceof Float32Array ? data : Float32Array.from(data), shape, 'float32');
+  /**
+   * A float32 constant; identical small constants are shared unless `shared` is false (an input that ONNX Runtime
+   * writes into, such as train-mode BatchNormalization's running statistics, must have its own buffer).
+   */
+  constant(data: Float32Array | readonly number[], shape: readonly number[] = [data.length], o: { shared?: boolean } = {}): Value {
+    return this.constantOf(data instanceof Float32Array ? data : Float32Array.from(data), shape, 'float32', o.shared ?? true);
   }
 
   /** An int64 constant (shapes, axes, indices). */
@@ -94,8 +97,8 @@ export class GraphBuilder {
     return this.constantOf(BigInt64Array.from(data, (v) => BigInt(v)), shape, 'int64');
   }
 
-  private constantOf(data: TensorData, shape: readonly number[], dtype: DType): Value {
-    const key = data.length <= 64 ? `${dtype}:${formatShape(shape)}:${Array.from(data as ArrayLike<number | bigint>).join(',')}` : undefined;
+  private constantOf(data: TensorData, shape: readonly number[], dtype: DType, shared = true): Value {
+    const key = shared && data.length <= 64 ? `${dtype}:${formatShape(shape)}:${Array.from(data as ArrayLike<number | bigint>).join(',')}` : undefined;
     const existing = key ? this.constantKeys.get(key) : undefined;
     if (existing) return existing;
     const value = this.define({ name: this.fresh('const'), shape, dtype });

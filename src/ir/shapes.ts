@@ -125,13 +125,15 @@ const reduceShape = (x: Value, axes: readonly number[], keepdims: boolean): Dim[
 };
 
 const RULES = new Map<string, ShapeRule>([
-  ...['Relu', 'Sigmoid', 'Erf', 'Neg', 'Sqrt', 'Exp', 'Log', 'Abs', 'Reciprocal', 'Identity', 'Tanh', 'Softplus', 'Softmax', 'BatchNormalization', 'LayerNormalization'].map(
+  ...['Relu', 'Sigmoid', 'Erf', 'Neg', 'Sqrt', 'Exp', 'Log', 'Abs', 'Reciprocal', 'Identity', 'Tanh', 'Softplus', 'Softmax', 'LayerNormalization'].map(
     (op): [string, ShapeRule] => [op, sameAsFirst],
   ),
   ...['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum'].map((op): [string, ShapeRule] => [op, broadcast()]),
   ...['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual'].map((op): [string, ShapeRule] => [op, broadcast('bool')]),
   ['Not', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: 'bool' }]],
   ['Where', whereRule],
+  // Y like X; in training mode also the running mean and variance, shaped like the scale [C]
+  ['BatchNormalization', (ctx) => [sameAsFirst(ctx)[0]!, ...Array.from({ length: ctx.numOutputs - 1 }, () => ({ shape: [...input(ctx, 1).shape], dtype: 'float32' as DType }))]],
   ['Conv', convRule],
   ['ConvTranspose', convTransposeRule],
   ['MaxPool', poolRule],

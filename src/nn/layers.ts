@@ -75,9 +75,9 @@ export function layerNorm(b: B, name: string, x: Value, eps: number): Value {
   });
 }
 
-/** Exact (erf) GELU: x·½(1 + erf(x/√2)), with 1/√2 folded into one Mul. */
+/** Exact (erf) GELU: x·½(1 + erf(x/√2)); spelled with Div by √2, the pattern ONNX Runtime fuses into one Gelu kernel. */
 export function gelu(b: B, x: Value): Value {
-  const erf = op.Erf(b, op.Mul(b, x, b.constant([Math.SQRT1_2], [])));
+  const erf = op.Erf(b, op.Div(b, x, b.constant([Math.SQRT2], [])));
   return op.Mul(b, op.Mul(b, x, op.Add(b, erf, b.constant([1], []))), b.constant([0.5], []));
 }
 

@@ -10,6 +10,7 @@ function ortOptions(o: SessionOptions): ort.InferenceSession.SessionOptions {
     interOpNumThreads: 1,
     graphOptimizationLevel: o.optimization ?? 'all',
     executionMode: 'sequential',
+    enableMemPattern: o.memoryPattern ?? true,
     extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
   };
 }

@@ -12,6 +12,11 @@ export interface SessionOptions {
   /** Busy-wait between ops; off by default, which suits a shared machine. */
   spinning?: boolean;
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * ORT's memory-pattern planning (default true). Training graphs turn it off: with it, a MobileUtr training step
+   * at batch 8, 256x256 peaks at 6.1 GB instead of 3.6 GB RSS, at the same speed (ORT 1.30).
+   */
+  memoryPattern?: boolean;
 }
 
 /** What the pipeline needs from a runtime: ONNX Runtime on Node or in the browser. */

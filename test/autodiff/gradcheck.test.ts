@@ -2,6 +2,7 @@
 // f(x) = Σ r·y(x) with a fixed random r; the FD side sums in float64 in JS, so only y's float32 rounding remains.
 import { describe, expect, it } from 'vitest';
 import { backward } from '../../src/autodiff/backward.ts';
+import { fuseGelu, fuseSoftmaxMatMul } from '../../src/autodiff/composites.ts';
 import { GRADIENT_RULES } from '../../src/autodiff/rules.ts';
 import { encodeGraph } from '../../src/autodiff/training-graph.ts';
 import { GraphBuilder } from '../../src/ir/builder.ts';
@@ -29,6 +30,8 @@ interface Case {
   name: string;
   inputs: Record<string, { shape: number[] } & Fill>;
   build: (b: B, v: Record<string, Value>) => Value;
+  /** Runs on the forward graph before differentiation (composite fusion). */
+  prepare?: (b: B) => void;
   /** FD step (default 1e-2) and tolerance on max|fd − analytic| / max|analytic| (default 2e-3). */
   h?: number;
   tol?: number;
@@ -40,9 +43,12 @@ const convT = (b: B, x: Value, w: Value, bias: Value | null, o: Record<string, n
 
 const CASES: Case[] = [
   { name: 'Conv 3x3 pad 1', inputs: { x: { shape: [2, 3, 6, 6] }, w: { shape: [4, 3, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1] }) },
-  { name: 'Conv 3x3 pad 1 at 8x8 (SpaceToDepth 4)', inputs: { x: { shape: [2, 2, 8, 8] }, w: { shape: [3, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv 3x3 pad 1 at 8x8 (im2col MatMul)', inputs: { x: { shape: [2, 2, 8, 8] }, w: { shape: [3, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1] }) },
+  { name: 'Conv dilation 2, asymmetric pads, 6 channels (per-tap MatMul)', inputs: { x: { shape: [2, 6, 7, 6] }, w: { shape: [3, 6, 3, 2] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { dilations: [2, 2], pads: [2, 1, 0, 1] }) },
+  { name: 'Conv 16->2 3x3', inputs: { x: { shape: [1, 16, 4, 4] }, w: { shape: [2, 16, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1] }) },
   { name: 'Conv 1x1 (MatMul path)', inputs: { x: { shape: [2, 5, 4, 3] }, w: { shape: [3, 5, 1, 1] }, b: { shape: [3] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!) },
   { name: 'Conv depthwise 3x3', inputs: { x: { shape: [2, 4, 8, 8] }, w: { shape: [4, 1, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1], group: 4 }) },
+  { name: 'Conv depthwise 3x3 at 5x5 (no SpaceToDepth)', inputs: { x: { shape: [2, 3, 5, 5] }, w: { shape: [3, 1, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 3 }) },
   { name: 'Conv depthwise 7x7 pad 3', inputs: { x: { shape: [2, 3, 8, 8] }, w: { shape: [3, 1, 7, 7] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [3, 3, 3, 3], group: 3 }) },
   { name: 'Conv grouped 1->4 per group', inputs: { x: { shape: [2, 3, 6, 6] }, w: { shape: [12, 1, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 3 }) },
   { name: 'Conv grouped 4->1 per group', inputs: { x: { shape: [2, 12, 6, 6] }, w: { shape: [3, 4, 3, 3] }, b: { shape: [3] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1], group: 3 }) },
@@ -53,6 +59,7 @@ const CASES: Case[] = [
   { name: 'ConvTranspose depthwise k2 s2', inputs: { x: { shape: [2, 4, 3, 3] }, w: { shape: [4, 1, 2, 2] }, b: { shape: [4] } }, build: (b, v) => convT(b, v.x!, v.w!, v.b!, { kernel_shape: [2, 2], strides: [2, 2], group: 4 }) },
   { name: 'ConvTranspose 3x3 s2 p1 output_padding 1', inputs: { x: { shape: [1, 3, 3, 4] }, w: { shape: [3, 2, 3, 3] } }, build: (b, v) => convT(b, v.x!, v.w!, null, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }) },
   { name: 'MaxPool 2x2', inputs: { x: { shape: [2, 3, 4, 6], distinct: true } }, build: (b, v) => op.MaxPool(b, v.x!, [2, 2], [2, 2]) },
+  { name: 'Relu then MaxPool 2x2 (windows of tied zeros)', inputs: { x: { shape: [2, 2, 4, 6], lo: -1, hi: 0.5, gap: 0.1 } }, build: (b, v) => op.MaxPool(b, op.Relu(b, v.x!), [2, 2], [2, 2]) },
   { name: 'AveragePool 2x2', inputs: { x: { shape: [2, 3, 4, 6] } }, build: (b, v) => op.AveragePool(b, v.x!, [2, 2], [2, 2]) },
   { name: 'Resize linear align_corners x2', inputs: { x: { shape: [2, 3, 4, 5] } }, build: (b, v) => op.ResizeLinear(b, v.x!, [1, 1, 2, 2], true) },
   { name: 'Resize nearest x2', inputs: { x: { shape: [2, 2, 3, 4] } }, build: (b, v) => op.ResizeNearest(b, v.x!, [1, 1, 2, 2]) },
@@ -67,6 +74,8 @@ const CASES: Case[] = [
   { name: 'MatMul 4-D x 2-D broadcast', inputs: { a: { shape: [2, 3, 4, 5] }, w: { shape: [5, 2] } }, build: (b, v) => op.MatMul(b, v.a!, v.w!) },
   { name: 'MatMul batched', inputs: { a: { shape: [2, 3, 4, 5] }, w: { shape: [2, 3, 5, 3] } }, build: (b, v) => op.MatMul(b, v.a!, v.w!) },
   { name: 'Softmax', inputs: { x: { shape: [3, 4, 5] } }, build: (b, v) => op.Softmax(b, v.x!, -1) },
+  { name: 'SoftmaxMatMul composite (attention)', inputs: { s: { shape: [2, 3, 4, 5], lo: -2, hi: 2 }, v: { shape: [2, 3, 5, 3] } }, build: (b, v) => op.MatMul(b, op.Softmax(b, v.s!, -1), v.v!), prepare: (b) => expect(fuseSoftmaxMatMul(b)).toBe(1) },
+  { name: 'Softmax feeding MatMul and more (not fused)', inputs: { s: { shape: [3, 4], lo: -2, hi: 2 }, v: { shape: [4, 2] } }, build: (b, v) => { const p = op.Softmax(b, v.s!, -1); return op.Add(b, op.MatMul(b, p, v.v!), op.ReduceSum(b, p, [1])); }, prepare: (b) => expect(fuseSoftmaxMatMul(b)).toBe(0) },
   { name: 'LogSoftmax axis 1', inputs: { x: { shape: [2, 4, 3] } }, build: (b, v) => op.LogSoftmax(b, v.x!, 1) },
   { name: 'LayerNormalization', inputs: { x: { shape: [6, 8] }, s: { shape: [8] }, t: { shape: [8] } }, build: (b, v) => op.LayerNormalization(b, v.x!, v.s!, v.t!, 1e-5) },
   { name: 'LayerNormalization eps 1e-6, 3-D', inputs: { x: { shape: [2, 3, 8] }, s: { shape: [8] }, t: { shape: [8] } }, build: (b, v) => op.LayerNormalization(b, v.x!, v.s!, v.t!, 1e-6) },
@@ -89,13 +98,16 @@ const CASES: Case[] = [
   { name: 'ReduceSum no keepdims', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.ReduceSum(b, v.x!, [1], false) },
   { name: 'ReduceSumSquare', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.ReduceSumSquare(b, v.x!, [0, 2]) },
   // compositions used by the models and losses
-  { name: 'GELU (erf form)', inputs: { x: { shape: [3, 6], lo: -3, hi: 3 } }, build: (b, v) => gelu(b, v.x!) },
+  { name: 'GELU (erf form), op by op', inputs: { x: { shape: [3, 6], lo: -3, hi: 3 } }, build: (b, v) => gelu(b, v.x!) },
+  { name: 'GELU composite (fused, lowered for ORT)', inputs: { x: { shape: [2, 3, 2, 3], lo: -4, hi: 4 } }, build: (b, v) => gelu(b, v.x!), prepare: (b) => expect(fuseGelu(b)).toBe(1) },
+  { name: 'GELU composite on rows', inputs: { x: { shape: [5, 6], lo: -4, hi: 4 } }, build: (b, v) => op.Relu(b, gelu(b, v.x!)), prepare: (b) => expect(fuseGelu(b)).toBe(1) },
   {
-    name: 'train-mode BatchNorm (decomposed)',
+    name: 'train-mode BatchNorm',
     inputs: { x: { shape: [3, 2, 3, 3] }, s: { shape: [2] }, t: { shape: [2] } },
     build: (b, v) =>
       batchNormTrain(b, { x: v.x!, scale: v.s!, bias: v.t!, mean: b.constant([0, 0]), variance: b.constant([1, 1]), tracked: b.constant([0], []), eps: 1e-5, momentum: 0.1 }),
   },
+  { name: 'BatchNormalization, inference mode', inputs: { x: { shape: [2, 3, 2, 2] }, s: { shape: [3] }, t: { shape: [3] } }, build: (b, v) => op.BatchNormalization(b, v.x!, v.s!, v.t!, b.constant([0.1, -0.2, 0.3]), b.constant([0.5, 1.5, 2]), 1e-5) },
   { name: 'BCE + Dice loss', inputs: { x: { shape: [2, 1, 4, 4], lo: -3, hi: 3 }, t: { shape: [2, 1, 4, 4], constant: true, choices: [0, 1] } }, build: (b, v) => bceDiceLoss(b, v.x!, v.t!) },
   { name: 'CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => diceCeLoss(b, v.x!, v.t!) },
 ];
@@ -134,6 +146,7 @@ async function check(c: Case, seed: number): Promise<CheckResult> {
   }
   const forwardCount = b.nodes.length;
   const out = c.build(b, values);
+  c.prepare?.(b);
   const opTypes = new Set(b.nodes.slice(forwardCount).map((n) => n.opType));
   const r = fill(rng, numel(out.shape), {});
   const seedInput = b.input('seed', out.shape);

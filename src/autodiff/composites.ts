@@ -1,0 +1,129 @@
+// Composite ops: subgraphs that are differentiated as one op (one rule in rules.ts) and lowered back to ONNX
+// opset-17 ops when the graph is encoded.
+//
+// - Gelu: as five elementwise ops it costs 5 passes forward and 9 backward (every intermediate is kept for the
+//   chain rule). As one node its backward recomputes from x alone (9 passes), which leaves the forward chain's
+//   intermediates unused, so ONNX Runtime fuses the lowered chain into a single Gelu kernel (1 pass) and does not
+//   keep the intermediates in memory.
+// - SoftmaxMatMul: attention's softmax(S)·V. Its backward takes rowsum(dP∘P) as rowsum(dO∘O) (FlashAttention's
+//   identity), on [.., T, d] instead of [.., T, T]: two passes fewer over the attention matrix.
+import type { GraphBuilder } from '../ir/builder.ts';
+import type { GraphNode } from '../ir/types.ts';
+
+/** Composite op types and their lowering to opset-17 nodes. */
+const LOWERINGS = new Map<string, (b: GraphBuilder, node: GraphNode) => GraphNode[]>([
+  [
+    'Gelu',
+    // the exact form ORT's GeluFusion recognises: Div by √2 (a Mul by 1/√2 is not fused)
+    (b, n) => {
+      const [x] = n.inputs as [string];
+      const [y] = n.outputs as [string];
+      const c = (v: number) => b.constant([v], []).name;
+      const t = (k: string) => `${n.name}/${k}`;
+      const node = (opType: string, inputs: string[], out: string): GraphNode => ({ opType, name: t(`${opType}:${out}`), inputs, outputs: [out], attrs: {} });
+      return [
+        node('Div', [x, c(Math.SQRT2)], t('u')),
+        node('Erf', [t('u')], t('e')),
+        node('Add', [t('e'), c(1)], t('a')),
+        node('Mul', [x, t('a')], t('p')),
+        node('Mul', [t('p'), c(0.5)], y),
+      ];
+    },
+  ],
+  [
+    'SoftmaxMatMul',
+    // outputs [O, P]: P = Softmax(S) is kept for the backward
+    (_b, n) => [
+      { opType: 'Softmax', name: `${n.name}/Softmax`, inputs: [n.inputs[0]!], outputs: [n.outputs[1]!], attrs: n.attrs },
+      { opType: 'MatMul', name: `${n.name}/MatMul`, inputs: [n.outputs[1]!, n.inputs[1]!], outputs: [n.outputs[0]!], attrs: {} },
+    ],
+  ],
+]);
+
+/** Lowers composite nodes for encoding; other nodes pass through. */
+export function lowerComposites(b: GraphBuilder, nodes: readonly GraphNode[]): GraphNode[] {
+  return nodes.flatMap((n) => LOWERINGS.get(n.opType)?.(b, n) ?? [n]);
+}
+
+/** The value of a scalar float constant, or undefined. */
+function scalarOf(b: GraphBuilder, name: string | undefined): number | undefined {
+  const d = name ? b.constants.get(name)?.data : undefined;
+  return d instanceof Float32Array && d.length === 1 ? d[0] : undefined;
+}
+
+const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) <= 1e-6 * Math.abs(b);
+
+/**
+ * Replaces each erf-GELU chain x·(erf(x·(1/√2)) + 1)·0.5 (src/nn/layers.ts `gelu`; a Div by √2 also matches)
+ * whose intermediates have no other consumer by one 'Gelu' node with the chain's output name. Returns the count.
+ */
+export function fuseGelu(b: GraphBuilder): number {
+  const consumers = new Map<string, number[]>();
+  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
+  const producer = new Map<string, number>();
+  b.nodes.forEach((n, i) => n.outputs.forEach((v) => producer.set(v, i)));
+  const only = (value: string): GraphNode | undefined => {
+    const c = consumers.get(value);
+    return c && c.length === 1 ? b.nodes[c[0]!] : undefined;
+  };
+  const other = (n: GraphNode, v: string) => (n.inputs[0] === v ? n.inputs[1] : n.inputs[0]);
+
+  const replaced = new Map<number, GraphNode | null>();
+  b.nodes.forEach((erf, i) => {
+    if (erf.opType !== 'Erf') return;
+    const scaleIndex = producer.get(erf.inputs[0]!);
+    const scale = scaleIndex === undefined ? undefined : b.nodes[scaleIndex]!;
+    if (!scale || only(scale.outputs[0]!) !== erf) return;
+    let x: string | undefined;
+    if (scale.opType === 'Mul') {
+      const [p, q] = scale.inputs;
+      x = near(scalarOf(b, q), Math.SQRT1_2) ? p : near(scalarOf(b, p), Math.SQRT1_2) ? q : undefined;
+    } else if (scale.opType === 'Div' && near(scalarOf(b, scale.inputs[1]), Math.SQRT2)) x = scale.inputs[0];
+    const add = only(erf.outputs[0]!);
+    if (!x || add?.opType !== 'Add' || !near(scalarOf(b, other(add, erf.outputs[0]!)), 1)) return;
+    const mul = only(add.outputs[0]!);
+    if (mul?.opType !== 'Mul' || other(mul, add.outputs[0]!) !== x) return;
+    const half = only(mul.outputs[0]!);
+    if (half?.opType !== 'Mul' || !near(scalarOf(b, other(half, mul.outputs[0]!)), 0.5)) return;
+    const chain = [scaleIndex!, i, b.nodes.indexOf(add), b.nodes.indexOf(mul), b.nodes.indexOf(half)];
+    if (chain.some((k) => replaced.has(k))) return;
+    chain.forEach((k) => replaced.set(k, null));
+    // the composite takes the place of the chain's last node, where all its inputs are defined
+    replaced.set(chain[4]!, { opType: 'Gelu', name: `${half.name}/Gelu`, inputs: [x], outputs: [half.outputs[0]!], attrs: {} });
+  });
+  if (replaced.size === 0) return 0;
+  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
+  b.nodes.splice(0, b.nodes.length, ...kept);
+  return kept.filter((n) => n.opType === 'Gelu').length;
+}
+
+/** Replaces Softmax(S, last axis) whose only consumer is MatMul(P, V) by one 'SoftmaxMatMul' node. Returns the count. */
+export function fuseSoftmaxMatMul(b: GraphBuilder): number {
+  const consumers = new Map<string, number[]>();
+  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
+  const replaced = new Map<number, GraphNode | null>();
+  b.nodes.forEach((softmax, i) => {
+    if (softmax.opType !== 'Softmax') return;
+    const rank = b.value(softmax.inputs[0]!).shape.length;
+    const axis = softmax.attrs.axis?.kind === 'int' ? softmax.attrs.axis.value : -1;
+    const users = consumers.get(softmax.outputs[0]!) ?? [];
+    const mm = users.length === 1 ? b.nodes[users[0]!]! : undefined;
+    if ((axis !== -1 && axis !== rank - 1) || mm?.opType !== 'MatMul' || mm.inputs[0] !== softmax.outputs[0] || mm.inputs[1] === softmax.outputs[0]) return;
+    replaced.set(i, null);
+    replaced.set(users[0]!, {
+      opType: 'SoftmaxMatMul',
+      name: `${mm.name}/SoftmaxMatMul`,
+      inputs: [softmax.inputs[0]!, mm.inputs[1]!],
+      outputs: [mm.outputs[0]!, softmax.outputs[0]!],
+      attrs: { axis: { kind: 'int', value: -1 } },
+    });
+  });
+  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
+  b.nodes.splice(0, b.nodes.length, ...kept);
+  return replaced.size / 2;
+}
+
+/** All fusions, in place; run on a forward graph before differentiating it. */
+export function fuseComposites(b: GraphBuilder): { gelu: number; softmaxMatMul: number } {
+  return { gelu: fuseGelu(b), softmaxMatMul: fuseSoftmaxMatMul(b) };
+}

@@ -1,0 +1,233 @@
+// Training-graph parity with PyTorch: ../shared/fixtures/mobileutr_seed0.train64 (batch 2, 64x64, DropPath off).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
+import type { GraphBuilder } from '../../src/ir/builder.ts';
+import type { Value } from '../../src/ir/types.ts';
+import { createModel, type SegmentationModel } from '../../src/models/model.ts';
+import { sgd } from '../../src/optim/optimizers.ts';
+import * as op from '../../src/ops/index.ts';
+import { NodeSession } from '../../src/runtime/session.ts';
+import type { TensorMap } from '../../src/runtime/types.ts';
+import { createTrainer } from '../../src/train/trainer.ts';
+import { hasFixtures, readBundle, relativeError, type FixtureTensor } from '../support/fixtures.ts';
+
+/** Conv biases right before a train-mode BatchNorm: exact gradient 0, fixture values are rounding noise (README). */
+const ZERO_GRAD_BIASES = [
+  'patch_embeddings.stem.0', 'patch_embeddings.layer1.up.0', 'patch_embeddings.layer2.up.0', 'patch_embeddings.layer3.up.0',
+  'expend_dims.conv.0', 'expend_dims.conv.3', 'reduce_dims.conv.0', 'reduce_dims.conv.3', 'Up_conv4.conv.0', 'Up_conv4.conv.3',
+  'Up_conv3.conv.0', 'Up_conv3.conv.3', 'Up_conv2.conv.0', 'Up_conv2.conv.3', 'Up3.up.1', 'Up2.up.1', 'Up1.up.1',
+].map((m) => `${m}.bias`);
+const REL_TOL = 1e-4;
+const ABS_TOL = 1e-6;
+const verbose = !!process.env.PARITY_VERBOSE;
+
+const size = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
+const tensor = (t: FixtureTensor) => ({ data: t.data, dims: t.shape });
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+/**
+ * Adds a fed tensor to every MaxPool input so a test can move the max of a window. The forward is unchanged
+ * while it is zero. A near-tie (two window values within float32 noise, ~1e-6) can be ordered one way by
+ * PyTorch and the other way by us; the gradient then goes to a different pixel, a genuine discontinuity.
+ */
+function addMaxPoolNudges(b: GraphBuilder): Map<string, Value> {
+  const nudges = new Map<string, Value>();
+  for (const source of new Set(b.nodes.filter((n) => n.opType === 'MaxPool').map((n) => n.inputs[0]!))) {
+    const v = b.value(source);
+    const nudge = b.input(`nudge.${source}`, v.shape);
+    const moved = op.Add(b, v, nudge);
+    const addNode = b.nodes.pop()!;
+    b.nodes.splice(b.nodes.findIndex((n) => n.outputs.includes(source)) + 1, 0, addNode);
+    b.nodes.forEach((n, i) => {
+      if (n.opType === 'MaxPool' && n.inputs[0] === source) b.nodes[i] = { ...n, inputs: [moved.name] };
+    });
+    nudges.set(source, nudge);
+  }
+  return nudges;
+}
+
+/** Windows whose two largest values are within `rel` of each other (positive max), as [index of max, runner-up]. */
+function nearTies(x: Float32Array, shape: number[], rel = 1e-5): [number, number][] {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  const out: [number, number][] = [];
+  for (let plane = 0; plane < n * c; plane++)
+    for (let i = 0; i < h; i += 2)
+      for (let j = 0; j < w; j += 2) {
+        const idx = [0, 1, w, w + 1].map((d) => plane * h * w + i * w + j + d).sort((a, b) => x[b]! - x[a]!);
+        const [top, second] = [x[idx[0]!]!, x[idx[1]!]!];
+        if (top > 0 && top - second <= rel * top) out.push([idx[0]!, idx[1]!]);
+      }
+  return out;
+}
+
+/** Parameters whose value reaches `target` (the gradients a change of routing at `target` can move). */
+function upstreamParams(b: GraphBuilder, target: string, params: readonly string[]): Set<string> {
+  const needed = new Set([target]);
+  for (let i = b.nodes.length - 1; i >= 0; i--) {
+    const n = b.nodes[i]!;
+    if (n.outputs.some((o) => needed.has(o))) n.inputs.forEach((x) => x && needed.add(x));
+  }
+  return new Set(params.filter((p) => needed.has(p)));
+}
+
+describe.skipIf(!hasFixtures)('training graph vs PyTorch (mobileutr_seed0.train64)', () => {
+  let model: SegmentationModel;
+  let fixture: Map<string, FixtureTensor>;
+  /** Filled by the first test: parameters whose gradient a max-pool near-tie can move. */
+  let exposed = new Set<string>();
+  beforeAll(() => {
+    model = createModel('mobileutr', { size: 64 });
+    for (const [k, t] of readBundle('mobileutr_seed0.weights').tensors) if (model.weights.has(k)) model.weights.set(k, t.data);
+    fixture = readBundle('mobileutr_seed0.train64').tensors;
+  });
+
+  function gradientErrors(grads: (name: string) => Float32Array, params: string[]) {
+    return params.map((p) => {
+      const ref = fixture.get(`grad.${p}`)!.data;
+      const zero = ZERO_GRAD_BIASES.includes(p);
+      return { p, zero, err: zero ? maxAbsDiff(grads(p), ref) : relativeError(grads(p), ref) };
+    });
+  }
+  const failing = (errs: ReturnType<typeof gradientErrors>) => errs.filter((e) => e.err > (e.zero ? ABS_TOL : REL_TOL));
+  const report = (title: string, errs: ReturnType<typeof gradientErrors>) => {
+    const rel = errs.filter((e) => !e.zero).sort((a, b) => b.err - a.err);
+    const abs = errs.filter((e) => e.zero).sort((a, b) => b.err - a.err);
+    console.log(`${title}: worst relative ${rel.slice(0, 5).map((e) => `${e.p} ${e.err.toExponential(2)}`).join(', ')}; ` +
+      `median ${rel[rel.length >> 1]!.err.toExponential(2)}; zero-gradient biases worst |diff| ${abs[0]!.err.toExponential(2)} (${abs[0]!.p})`);
+    if (verbose) for (const e of errs) console.log(`  ${e.err.toExponential(2)} ${e.zero ? 'abs' : 'rel'} ${e.p}`);
+  };
+
+  it('loss, logits, every gradient and BatchNorm running statistics', async () => {
+    // the trainer's own graph (buildTrainingGraph), instrumented to expose intermediate values
+    let b!: GraphBuilder;
+    let nudges = new Map<string, Value>();
+    const bnInputs = new Map<string, string>();
+    const graph = buildTrainingGraph(model, {
+      batch: 2,
+      optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }),
+      gradOutputs: true,
+      instrument: (builder) => {
+        b = builder;
+        nudges = addMaxPoolNudges(b);
+        const extra = new Map<string, Value>([['logits', b.value(b.nodes.find((n) => n.name.startsWith('head.'))!.outputs[0]!)]]);
+        for (const source of nudges.keys()) extra.set(`pool_input.${source}`, b.value(source));
+        // the input of each train-mode BatchNorm
+        for (const u of b.stateUpdates.filter((s) => s.buffer.endsWith('.running_mean'))) {
+          const scope = u.buffer.slice(0, -'.running_mean'.length);
+          const bn = b.nodes.find((n) => n.opType === 'BatchNormalization' && n.name.startsWith(`${scope}.BatchNormalization_`))!;
+          bnInputs.set(scope, bn.inputs[0]!);
+          extra.set(`bn_input.${scope}`, b.value(bn.inputs[0]!));
+        }
+        return extra;
+      },
+    });
+    expect(graph.randomInputs).toHaveLength(12); // DropPath masks, fed as ones (rate 0)
+    expect(graph.params).toHaveLength(274);
+    // every GELU (15 in ConvUtr, 3 in LocalAgg, 6 in SelfAttn MLPs) is differentiated as one op
+    expect(b.nodes.filter((n) => n.opType === 'Gelu')).toHaveLength(24);
+    expect(b.nodes.filter((n) => n.opType === 'Erf' && !n.name.startsWith('grad.'))).toHaveLength(0);
+    expect(b.nodes.filter((n) => n.opType === 'SoftmaxMatMul')).toHaveLength(6); // attention in all 6 LGL blocks
+    const session = await NodeSession.create(graph.onnx, { threads: 2, memoryPattern: false });
+    const feeds: TensorMap = { [graph.image]: tensor(fixture.get('input')!), [graph.target]: tensor(fixture.get('target')!) };
+    for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
+    for (const st of graph.state) feeds[st.input] = { data: new Float32Array(size(st.shape)), dims: st.shape };
+    for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(size(r.shape)).fill(1), dims: r.shape };
+    for (const v of nudges.values()) feeds[v.name] = { data: new Float32Array(size(v.shape)), dims: v.shape as number[] };
+    feeds['optim.lr'] = { data: Float32Array.of(0.01), dims: [] };
+    const out = await session.run(feeds);
+
+    // loss and logits
+    const lossRef = fixture.get('loss')!.data[0]!;
+    const lossErr = Math.abs(out.loss!.data[0]! - lossRef) / Math.abs(lossRef);
+    const logitsErr = relativeError(out.logits!.data, fixture.get('logits')!.data);
+    console.log(`loss ${out.loss!.data[0]} vs ${lossRef} (relative ${lossErr.toExponential(2)}); logits ${logitsErr.toExponential(2)}`);
+    expect(lossErr).toBeLessThan(REL_TOL);
+    expect(logitsErr).toBeLessThan(REL_TOL);
+
+    // gradients, as computed (max-pool routing from our own float32 forward)
+    const names = graph.params.map((p) => p.input);
+    const errs = gradientErrors((p) => out[`grad.${p}`]!.data, names);
+    report('gradients', errs);
+    const ties = [...nudges.keys()].flatMap((s) => nearTies(out[`pool_input.${s}`]!.data, b.value(s).shape as number[]).map((t) => ({ s, t })));
+    console.log(`max-pool near-ties (top two within 1e-5 relative): ${ties.map(({ s, t }) => `${s}@${t[0]}`).join(', ') || 'none'}`);
+    // a near-tie may be routed differently from PyTorch: only parameters upstream of its pool may differ
+    exposed = new Set(ties.flatMap(({ s }) => [...upstreamParams(b, s, names)]));
+    expect(failing(errs).filter((e) => !exposed.has(e.p))).toEqual([]);
+
+    // where some exposed gradient differs, the near-tie went the other way in PyTorch: route it that way
+    // (runner-up moved just past the max) and every gradient must then match
+    if (failing(errs).length > 0) {
+      for (const { s, t } of ties) {
+        const x = out[`pool_input.${s}`]!.data;
+        feeds[nudges.get(s)!.name]!.data[t[1]] = 1.2 * (x[t[0]]! - x[t[1]]!);
+      }
+      const flipped = await session.run(feeds);
+      const flippedErrs = gradientErrors((p) => flipped[`grad.${p}`]!.data, names);
+      report('gradients with near-ties routed the other way', flippedErrs);
+      expect(failing(flippedErrs)).toEqual([]);
+    }
+
+    // BatchNorm running statistics: momentum 0.1, unbiased batch variance, num_batches_tracked + 1
+    let worstStat = 0;
+    for (const [scope, x] of bnInputs) {
+      const data = out[`bn_input.${scope}`]!.data;
+      const [n, c, h, w] = b.value(x).shape as number[];
+      const count = n! * h! * w!;
+      const mean = model.weights.get(`${scope}.running_mean`)!;
+      const variance = model.weights.get(`${scope}.running_var`)!;
+      const nextMean = out[`next.${scope}.running_mean`]!.data;
+      const nextVar = out[`next.${scope}.running_var`]!.data;
+      for (let ch = 0; ch < c!; ch++) {
+        let s = 0;
+        let s2 = 0;
+        for (let k = 0; k < n!; k++) for (let i = 0; i < h! * w!; i++) s += data[(k * c! + ch) * h! * w! + i]!;
+        const mu = s / count;
+        for (let k = 0; k < n!; k++) for (let i = 0; i < h! * w!; i++) s2 += (data[(k * c! + ch) * h! * w! + i]! - mu) ** 2;
+        const expectMean = 0.9 * mean[ch]! + 0.1 * mu;
+        const expectVar = 0.9 * variance[ch]! + (0.1 * s2) / (count - 1);
+        worstStat = Math.max(worstStat, Math.abs(nextMean[ch]! - expectMean) / Math.max(Math.abs(expectMean), 1e-3), Math.abs(nextVar[ch]! - expectVar) / expectVar);
+      }
+      expect(out[`next.${scope}.num_batches_tracked`]!.data[0]).toBe(model.weights.get(`${scope}.num_batches_tracked`)![0]! + 1);
+    }
+    console.log(`BatchNorm running stats (${bnInputs.size} layers): worst relative error ${worstStat.toExponential(2)}`);
+    expect(worstStat).toBeLessThan(1e-5);
+    await session.release();
+  }, 60_000);
+
+  it('one SGD step through createTrainer (lr 0.01, momentum 0.9, wd 1e-4) is w − 0.01·(grad + 1e-4·w)', async () => {
+    const before = new Map([...model.weights].map(([k, v]) => [k, v.slice()]));
+    const trainer = createTrainer(model, { dropPathRate: 0, threads: 2 });
+    const result = await trainer.step(tensor(fixture.get('input')!), tensor(fixture.get('target')!), 0.01);
+    const lossRef = fixture.get('loss')!.data[0]!;
+    expect(Math.abs(result.loss - lossRef) / lossRef).toBeLessThan(REL_TOL);
+    expect(result.applied).toBe(true);
+    // fixture gradient norm (zero-gradient biases excluded: their fixture values are noise)
+    let normSq = 0;
+    for (const [k, t] of fixture) if (k.startsWith('grad.') && !ZERO_GRAD_BIASES.includes(k.slice(5))) for (const g of t.data) normSq += g * g;
+    expect(Math.abs(result.gradNorm! - Math.sqrt(normSq)) / Math.sqrt(normSq)).toBeLessThan(1e-3);
+
+    const state = trainer.exportState().tensors;
+    let worstUpdate = 0;
+    const bufferErrs: { p: string; err: number }[] = [];
+    for (const [name, w0] of before) {
+      if (!fixture.has(`grad.${name}`)) continue;
+      // first momentum step: buffer = grad + wd·w, then w' = w − lr·buffer
+      const buf = state.get(`momentum_buffer.${name}`)!;
+      const w1 = model.weights.get(name)!;
+      const expected = Float32Array.from(fixture.get(`grad.${name}`)!.data, (g, i) => g + 1e-4 * w0[i]!);
+      bufferErrs.push({ p: name, err: ZERO_GRAD_BIASES.includes(name) ? maxAbsDiff(buf, expected) * (REL_TOL / ABS_TOL) : relativeError(buf, expected) });
+      const scale = w0.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3);
+      worstUpdate = Math.max(worstUpdate, w1.reduce((m, v, i) => Math.max(m, Math.abs(v - (w0[i]! - 0.01 * buf[i]!))), 0) / scale);
+    }
+    bufferErrs.sort((a, b) => b.err - a.err);
+    console.log(`SGD step: momentum buffer vs fixture grad + 1e-4·w, worst ${bufferErrs.slice(0, 3).map((e) => `${e.p} ${e.err.toExponential(2)}`).join(', ')}; ` +
+      `max |w' − (w − 0.01·buffer)| / max|w| ${worstUpdate.toExponential(2)}`);
+    expect(worstUpdate).toBeLessThan(3e-7);
+    // near-tie exposure as found by the first test
+    expect(bufferErrs.filter((e) => e.err > REL_TOL && !exposed.has(e.p))).toEqual([]);
+    // BatchNorm buffers moved, num_batches_tracked counted
+    expect(model.weights.get('patch_embeddings.stem.1.num_batches_tracked')![0]).toBe(before.get('patch_embeddings.stem.1.num_batches_tracked')![0]! + 1);
+    expect(maxAbsDiff(model.weights.get('Up1.up.2.running_mean')!, before.get('Up1.up.2.running_mean')!)).toBeGreaterThan(0);
+    await trainer.release();
+  }, 60_000);
+});
