@@ -5,6 +5,7 @@ import { registerInfo } from './info.ts';
 import { registerPredict } from './predict.ts';
 import { registerServe } from './serve.ts';
 import { registerSplit } from './split.ts';
+import { registerTrain } from './train.ts';
 import { reportError } from './run.ts';
 
 const program = new Command('mobileutr')
@@ -15,6 +16,7 @@ const program = new Command('mobileutr')
 registerInfo(program);
 registerExport(program);
 registerSplit(program);
+registerTrain(program);
 registerEval(program);
 registerPredict(program);
 registerServe(program);

@@ -56,8 +56,11 @@ export class BatchLoader {
     return p;
   }
 
-  /** Batches of `ids` in order (shuffle with `rng` when given), augmented when `augment`. */
-  async *batches(ids: readonly string[], o: { batch: number; rng?: Rng; augment?: boolean; dropLast?: boolean }): AsyncGenerator<Batch> {
+  /** Batches of `ids` in order (shuffle with `rng` when given), augmented when `augment`; `skip` resumes mid-epoch. */
+  async *batches(
+    ids: readonly string[],
+    o: { batch: number; rng?: Rng; augment?: boolean; dropLast?: boolean; skip?: number },
+  ): AsyncGenerator<Batch> {
     const order = [...ids];
     if (o.rng) {
       for (let i = order.length - 1; i > 0; i--) {
@@ -79,8 +82,9 @@ export class BatchLoader {
         this.o.inChannels,
       );
     };
-    let next = groups.length > 0 ? make(0) : undefined;
-    for (let k = 0; k < groups.length; k++) {
+    const first = o.skip ?? 0;
+    let next = groups.length > first ? make(first) : undefined;
+    for (let k = first; k < groups.length; k++) {
       const current = await next!;
       next = k + 1 < groups.length ? make(k + 1) : undefined;
       next?.catch(() => undefined); // surfaced when awaited

@@ -1,0 +1,182 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { MODELS } from '../models/registry.ts';
+import { scanDataset } from '../data/dataset.ts';
+import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
+import { runTraining } from '../train/loop.ts';
+import { formatDuration, ProgressLine } from './progress.ts';
+import { action, fractionOption, intOption, positiveOption } from './run.ts';
+
+/** The sample that ships with the repo (a few BUSI images) and the short schedule of the demo run. */
+export const SAMPLE_DATA = fileURLToPath(new URL('../../samples/busi-mini', import.meta.url));
+const DEMO = { epochs: 30, size: 128, batch: 8 };
+
+interface TrainFlags {
+  data?: string;
+  split?: string;
+  valSplit?: string;
+  val: number;
+  model: string;
+  epochs?: number;
+  batch?: number;
+  size?: number;
+  inChannels: number;
+  lr: number;
+  optimizer: 'sgd' | 'adamw';
+  momentum: number;
+  weightDecay: number;
+  schedule: 'poly' | 'cosine' | 'constant';
+  warmupEpochs: number;
+  workers: number;
+  threads: number;
+  seed: number;
+  accumulate: number;
+  dropPath?: number;
+  skipNonfinite?: boolean;
+  valEvery: number;
+  out?: string;
+  resume?: string;
+}
+
+const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+
+async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
+  const demo = f.data === undefined;
+  const data = f.data ?? SAMPLE_DATA;
+  const ds = await scanDataset(data);
+  const config: TrainConfig = {
+    ...PAPER_DEFAULTS,
+    model: f.model,
+    data,
+    trainSplit: f.split ?? (demo ? join(SAMPLE_DATA, 'train.txt') : null),
+    valSplit: f.valSplit ?? (demo ? join(SAMPLE_DATA, 'val.txt') : null),
+    val: f.val,
+    epochs: f.epochs ?? (demo ? DEMO.epochs : PAPER_DEFAULTS.epochs),
+    batch: f.batch ?? (demo ? DEMO.batch : PAPER_DEFAULTS.batch),
+    size: f.size ?? (demo ? DEMO.size : PAPER_DEFAULTS.size),
+    inChannels: f.inChannels,
+    classes: ds.classes === 1 ? 1 : ds.classes + 1,
+    lr: f.lr,
+    optimizer: f.optimizer,
+    momentum: f.momentum,
+    weightDecay: f.weightDecay,
+    schedule: f.schedule,
+    warmupEpochs: f.warmupEpochs,
+    seed: f.seed,
+    threads: f.threads,
+    workers: f.workers,
+    accumulate: f.accumulate,
+    dropPath: f.dropPath ?? null,
+    skipNonFinite: f.skipNonfinite ?? false,
+    valEvery: f.valEvery,
+  };
+  checkConfig(config);
+  return config;
+}
+
+function readRunConfig(runDir: string): TrainConfig {
+  const path = join(runDir, 'config.json');
+  if (!existsSync(path)) throw new UserError(`${runDir}: not a training run (no config.json)`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as TrainConfig;
+  } catch {
+    throw new UserError(`${path}: not valid JSON`);
+  }
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a model with the paper protocol (SGD + poly, BCE + Dice, 300 epochs); without --data, a short demo on the bundled sample')
+    .option('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/0/<id>.png); default: the bundled BUSI sample (demo)')
+    .option('--split <file>', 'training ids (one per line)')
+    .option('--val-split <file>', 'validation ids (one per line)')
+    .option('--val <fraction>', 'validation fraction of a random split when no split files are given', fractionOption, PAPER_DEFAULTS.val)
+    .addOption(new Option('-m, --model <name>', 'architecture').choices([...MODELS.keys()]).default(PAPER_DEFAULTS.model))
+    .option('--epochs <n>', `epochs (default ${PAPER_DEFAULTS.epochs}; demo ${DEMO.epochs})`, intOption(1))
+    .option('--batch <n>', `batch size (default ${PAPER_DEFAULTS.batch})`, intOption(2))
+    .option('-s, --size <pixels>', `input size, a multiple of 16 (default ${PAPER_DEFAULTS.size}; demo ${DEMO.size})`, intOption(16))
+    .option('--in-channels <n>', 'image channels the model takes', intOption(1), PAPER_DEFAULTS.inChannels)
+    .option('--lr <rate>', 'peak learning rate', positiveOption, PAPER_DEFAULTS.lr)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adamw']).default(PAPER_DEFAULTS.optimizer))
+    .option('--momentum <m>', 'SGD momentum', Number, PAPER_DEFAULTS.momentum)
+    .option('--weight-decay <wd>', 'weight decay', Number, PAPER_DEFAULTS.weightDecay)
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(['poly', 'cosine', 'constant']).default(PAPER_DEFAULTS.schedule))
+    .option('--warmup-epochs <n>', 'linear warm-up epochs', Number, PAPER_DEFAULTS.warmupEpochs)
+    .option('--workers <n>', 'images decoded in parallel', intOption(1), PAPER_DEFAULTS.workers)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', intOption(1), PAPER_DEFAULTS.threads)
+    .option('--seed <n>', 'random seed (split, shuffling, augmentation, DropPath, init)', intOption(0), PAPER_DEFAULTS.seed)
+    .option('--accumulate <n>', 'micro-batches per optimizer step (gradient accumulation)', intOption(1), 1)
+    .option('--drop-path <rate>', 'override the DropPath rate (MobileUtr: 0.1 in the LGL bottleneck)', Number)
+    .option('--skip-nonfinite', 'skip batches with a non-finite loss or gradient instead of stopping')
+    .option('--val-every <n>', 'validate every n epochs', intOption(1), 1)
+    .option('-o, --out <dir>', 'run folder (default runs/<model>-<time>)')
+    .option('--resume <run>', 'continue the run in this folder from its last checkpoint')
+    .action(
+      action(async (flags: TrainFlags) => {
+        const resume = flags.resume !== undefined;
+        const runDir = flags.resume ?? flags.out ?? join('runs', `${flags.model}-${timestamp()}`);
+        if (!resume && existsSync(join(runDir, 'config.json'))) throw new UserError(`${runDir} already holds a run: pass --resume ${runDir} to continue it, or another --out`);
+        const config = resume ? readRunConfig(runDir) : await configFromFlags(flags);
+        if (!resume && flags.data === undefined)
+          console.log(`No --data given: demo run on the bundled BUSI sample (${SAMPLE_DATA}), ${config.epochs} epochs at ${config.size}x${config.size}. Pass --data DIR to train on your images.`);
+        console.log(
+          `${resume ? 'resuming' : 'training'} ${config.model} on ${config.data}: ${config.epochs} epochs, batch ${config.batch}, ${config.size}x${config.size}, ${config.optimizer} lr ${config.lr} (${config.schedule}), seed ${config.seed}, ${config.threads} threads -> ${runDir}`,
+        );
+
+        const controller = new AbortController();
+        let interrupts = 0;
+        const onSigint = () => {
+          interrupts++;
+          if (interrupts > 1) {
+            console.error('\ninterrupted again: exiting now; the last epoch checkpoint is intact');
+            process.exit(130);
+          }
+          console.error('\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)');
+          controller.abort();
+        };
+        process.on('SIGINT', onSigint);
+        process.on('SIGTERM', onSigint);
+
+        let bar: ProgressLine | undefined;
+        let barEpoch = 0;
+        const started = performance.now();
+        const result = await runTraining(runDir, config, {
+          resume,
+          signal: controller.signal,
+          onLog: (line) => console.error(line),
+          onStep: (s) => {
+            if (s.epoch !== barEpoch) {
+              bar?.done();
+              bar = new ProgressLine(`epoch ${s.epoch}/${config.epochs}`, s.batches, 'img');
+              barEpoch = s.epoch;
+            }
+            bar!.update(s.batch, { loss: s.loss.toFixed(4), lr: s.lr.toExponential(2) }, s.batch * config.batch);
+          },
+          onEpoch: (r, best) => {
+            bar?.done();
+            bar = undefined;
+            barEpoch = 0;
+            const val = r.val_iou === null ? '' : `  val IoU ${(r.val_iou * 100).toFixed(2)}  Dice ${(r.val_dice! * 100).toFixed(2)}  F1 ${(r.val_f1! * 100).toFixed(2)}`;
+            const bestText = best ? `  best IoU ${(best.iou * 100).toFixed(2)} (epoch ${best.epoch})` : '';
+            console.log(
+              `epoch ${r.epoch}/${config.epochs}  loss ${r.train_loss.toFixed(4)}${val}${bestText}  ${r.images_per_s.toFixed(1)} img/s  ${formatDuration((performance.now() - started) / 1000)}`,
+            );
+          },
+        });
+        bar?.done();
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+        if (result.status === 'interrupted') {
+          console.log(`saved a checkpoint at epoch ${result.position.epoch + 1}, batch ${result.position.batchInEpoch}: continue with  mobileutr train --resume ${runDir}`);
+          process.exitCode = 130;
+          return;
+        }
+        const best = result.position.best;
+        console.log(`done: ${runDir}/best.safetensors${best ? ` (val IoU ${(best.iou * 100).toFixed(2)} at epoch ${best.epoch})` : ''}, last.safetensors, metrics.csv, curves.png`);
+      }),
+    );
+}

@@ -1,0 +1,207 @@
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { scanDataset, type Dataset } from '../data/dataset.ts';
+import { BatchLoader, type Batch } from '../data/loader.ts';
+import { makeSplit, readSplitFile, writeSplitFile } from '../data/split.ts';
+import { UserError } from '../errors.ts';
+import { evaluate } from '../eval/evaluate.ts';
+import { createModel, type SegmentationModel } from '../models/model.ts';
+import { saveWeights } from '../models/weights.ts';
+import { adamW, sgd } from '../optim/optimizers.ts';
+import { constant, cosine, poly, type Schedule } from '../optim/schedules.ts';
+import { Segmenter } from '../pipeline/segmenter.ts';
+import { Rng } from '../util/rng.ts';
+import { loadResume, saveResume, type RunPosition } from './checkpoint.ts';
+import type { TrainConfig } from './config.ts';
+import { writeCurvesPng, type EpochRecord } from './curves.ts';
+import { createTrainer, type Trainer } from './trainer.ts';
+
+export interface TrainEvents {
+  /** After every optimizer step. */
+  onStep?(s: { epoch: number; batch: number; batches: number; loss: number; lr: number; imagesPerS: number }): void;
+  /** After every epoch, with its record. */
+  onEpoch?(r: EpochRecord, best: RunPosition['best']): void;
+  onLog?(line: string): void;
+}
+
+export interface TrainRunOptions extends TrainEvents {
+  resume?: boolean;
+  /** Stops cleanly (after the current step, saving a checkpoint) once aborted: Ctrl-C. */
+  signal?: AbortSignal;
+  /** Stop after this many optimizer steps in this invocation (tests, quick looks); saves like an interruption. */
+  maxSteps?: number;
+}
+
+export interface TrainRunResult {
+  status: 'finished' | 'interrupted';
+  position: RunPosition;
+  model: SegmentationModel;
+}
+
+/** The epoch's shuffling and augmentation randomness depends only on (seed, epoch): resuming mid-run is exact. */
+const epochRng = (seed: number, epoch: number) => new Rng((seed * 1_000_003 + epoch * 7_919 + 17) >>> 0);
+
+async function splits(config: TrainConfig, ds: Dataset): Promise<{ train: string[]; val: string[] }> {
+  if (config.trainSplit || config.valSplit) {
+    if (!config.trainSplit || !config.valSplit) throw new UserError('give both --split (train ids) and --val-split (validation ids), or neither');
+    return { train: await readSplitFile(config.trainSplit, ds.ids), val: await readSplitFile(config.valSplit, ds.ids) };
+  }
+  return makeSplit(ds.ids, config.val, config.seed);
+}
+
+/** Targets as the model wants them: K mask folders -> K channels for a sigmoid model, one-hot K+1 for softmax. */
+function targetsFor(batch: Batch, maskClasses: number, modelClasses: number, plane: number): Float32Array {
+  if (modelClasses === maskClasses) return batch.targets;
+  const out = new Float32Array(batch.n * modelClasses * plane);
+  for (let i = 0; i < batch.n; i++)
+    for (let p = 0; p < plane; p++) {
+      let cls = 0;
+      for (let k = 0; k < maskClasses; k++) if (batch.targets[(i * maskClasses + k) * plane + p]) cls = k + 1;
+      out[(i * modelClasses + cls) * plane + p] = 1;
+    }
+  return out;
+}
+
+function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule {
+  const o = { base: config.lr, total: Math.max(1, config.epochs * stepsPerEpoch), warmup: Math.round(config.warmupEpochs * stepsPerEpoch) };
+  return config.schedule === 'cosine' ? cosine(o) : config.schedule === 'constant' ? constant(o) : poly(o);
+}
+
+function makeTrainer(model: SegmentationModel, config: TrainConfig): Trainer {
+  const optimizer =
+    config.optimizer === 'adamw'
+      ? adamW({ weightDecay: config.weightDecay })
+      : sgd({ momentum: config.momentum, weightDecay: config.weightDecay });
+  return createTrainer(model, {
+    optimizer,
+    threads: config.threads,
+    seed: config.seed,
+    accumulate: config.accumulate,
+    dropPathRate: config.dropPath ?? undefined,
+  });
+}
+
+const CSV_FIELDS: (keyof EpochRecord)[] = ['epoch', 'step', 'lr', 'train_loss', 'grad_norm', 'val_iou', 'val_dice', 'val_f1', 'images_per_s', 'seconds', 'skipped_batches'];
+
+/** Trains a model in `runDir` with `config` (or resumes the run there); see TrainConfig for the protocol. */
+export async function runTraining(runDir: string, config: TrainConfig, o: TrainRunOptions = {}): Promise<TrainRunResult> {
+  const log = o.onLog ?? (() => undefined);
+  sharp.concurrency(Math.max(1, config.workers));
+  const ds = await scanDataset(config.data);
+  for (const p of ds.problems) log(`warning: ${p} (skipped)`);
+  const { train, val } = await splits(config, ds);
+  const stepsPerEpoch = Math.floor(Math.floor(train.length / config.batch) / config.accumulate);
+  if (stepsPerEpoch < 1) throw new UserError(`${train.length} training images are fewer than one batch of ${config.batch}x${config.accumulate}: lower --batch`);
+  const maskClasses = ds.classes;
+  if (config.classes !== (maskClasses === 1 ? 1 : maskClasses + 1))
+    throw new UserError(`${config.data} has ${maskClasses} mask folder(s): the model needs ${maskClasses === 1 ? 1 : maskClasses + 1} output classes, got --classes ${config.classes}`);
+
+  await mkdir(runDir, { recursive: true });
+  const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
+  const trainer = makeTrainer(model, config);
+  let position: RunPosition = { epoch: 0, batchInEpoch: 0, best: null, history: [], partial: { lossSum: 0, gradSum: 0, batches: 0, skipped: 0, seconds: 0 } };
+  if (o.resume) {
+    const saved = await loadResume(runDir, model);
+    trainer.loadState(saved.trainer);
+    position = saved.position;
+    log(`resuming ${runDir} at epoch ${position.epoch + 1}, batch ${position.batchInEpoch}, step ${trainer.stepCount}`);
+  } else {
+    await writeFile(join(runDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    await writeSplitFile(join(runDir, 'train.txt'), train);
+    await writeSplitFile(join(runDir, 'val.txt'), val);
+    await writeFile(join(runDir, 'metrics.jsonl'), '');
+    await writeFile(join(runDir, 'metrics.csv'), `${CSV_FIELDS.join(',')}\n`);
+  }
+
+  const schedule = makeSchedule(config, stepsPerEpoch);
+  const { size, inChannels, classes } = model.options;
+  const plane = size * size;
+  const loader = new BatchLoader(ds, { size, inChannels });
+  const batchesPerEpoch = stepsPerEpoch * config.accumulate;
+  let stepsThisRun = 0;
+  const stop = async (): Promise<TrainRunResult> => {
+    await saveResume(runDir, model, trainer.exportState(), position);
+    await saveWeights(model, join(runDir, 'last.safetensors'), { epoch: String(position.epoch), step: String(trainer.stepCount) });
+    await trainer.release();
+    return { status: 'interrupted', position, model };
+  };
+
+  try {
+    while (position.epoch < config.epochs) {
+      const epoch = position.epoch + 1;
+      const rng = epochRng(config.seed, epoch);
+      const started = performance.now() - position.partial.seconds * 1000;
+      const batches = loader.batches(train, { batch: config.batch, rng, augment: true, dropLast: true, skip: position.batchInEpoch });
+      for await (const batch of batches) {
+        if (position.batchInEpoch >= batchesPerEpoch) break;
+        const lr = schedule(trainer.stepCount);
+        const result = await trainer.step(
+          { data: batch.images, dims: [batch.n, inChannels, size, size] },
+          { data: targetsFor(batch, maskClasses, classes, plane), dims: [batch.n, classes, size, size] },
+          lr,
+        );
+        position.batchInEpoch++;
+        if (result.nonFinite) {
+          const where = `epoch ${epoch}, step ${trainer.stepCount + 1} (images ${batch.ids.join(', ')})`;
+          if (!config.skipNonFinite)
+            throw new UserError(`non-finite ${Number.isFinite(result.loss) ? 'gradient' : 'loss'} at ${where}; weights were not updated. Lower --lr, or pass --skip-nonfinite to skip such batches; resume with --resume ${runDir}`);
+          position.partial.skipped++;
+          log(`warning: skipped a batch with a non-finite ${Number.isFinite(result.loss) ? 'gradient' : 'loss'} at ${where}`);
+        } else {
+          position.partial.lossSum += result.loss;
+          position.partial.batches++;
+          if (result.applied) position.partial.gradSum += result.gradNorm ?? 0;
+        }
+        position.partial.seconds = (performance.now() - started) / 1000;
+        o.onStep?.({ epoch, batch: position.batchInEpoch, batches: batchesPerEpoch, loss: result.loss, lr, imagesPerS: (position.partial.batches * config.batch) / position.partial.seconds });
+        if (result.applied) stepsThisRun++;
+        if (o.signal?.aborted || (o.maxSteps !== undefined && stepsThisRun >= o.maxSteps)) {
+          await batches.return(undefined);
+          return await stop();
+        }
+      }
+
+      const p = position.partial;
+      const record: EpochRecord = {
+        epoch,
+        step: trainer.stepCount,
+        lr: schedule(Math.max(0, trainer.stepCount - 1)),
+        train_loss: p.lossSum / Math.max(1, p.batches),
+        grad_norm: p.gradSum / Math.max(1, stepsPerEpoch),
+        val_iou: null,
+        val_dice: null,
+        val_f1: null,
+        images_per_s: (p.batches * config.batch) / Math.max(p.seconds, 1e-9),
+        seconds: p.seconds,
+        skipped_batches: p.skipped,
+      };
+      if (epoch % config.valEvery === 0 || epoch === config.epochs) {
+        const segmenter = await Segmenter.create(model, { threads: config.threads });
+        const result = await evaluate(model, segmenter, ds, val, undefined, loader);
+        await segmenter.release();
+        const c0 = result.summary.class0!;
+        record.val_iou = c0.iou!.mean;
+        record.val_dice = c0.dice!.mean;
+        record.val_f1 = c0.f1!.mean;
+        if (position.best === null || record.val_iou > position.best.iou) {
+          position.best = { iou: record.val_iou, epoch };
+          await saveWeights(model, join(runDir, 'best.safetensors'), { epoch: String(epoch), val_iou: String(record.val_iou) });
+        }
+      }
+      position = { ...position, epoch, batchInEpoch: 0, history: [...position.history, record], partial: { lossSum: 0, gradSum: 0, batches: 0, skipped: 0, seconds: 0 } };
+      await saveWeights(model, join(runDir, 'last.safetensors'), { epoch: String(epoch), step: String(trainer.stepCount) });
+      await saveResume(runDir, model, trainer.exportState(), position);
+      await appendFile(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+      await appendFile(join(runDir, 'metrics.csv'), `${CSV_FIELDS.map((f) => record[f] ?? '').join(',')}\n`);
+      await writeCurvesPng(join(runDir, 'curves.png'), position.history);
+      o.onEpoch?.(record, position.best);
+      if (o.signal?.aborted) return await stop();
+    }
+  } catch (e) {
+    await trainer.release().catch(() => undefined);
+    throw e;
+  }
+  await trainer.release();
+  return { status: 'finished', position, model };
+}
