@@ -1,0 +1,96 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SAMPLE_DATA } from '../../src/cli/train.ts';
+import { UserError } from '../../src/errors.ts';
+import { readSafetensorsFile } from '../../src/io/safetensors.ts';
+import { createModel } from '../../src/models/model.ts';
+import { loadWeights } from '../../src/models/weights.ts';
+import { loadResume } from '../../src/train/checkpoint.ts';
+import { PAPER_DEFAULTS } from '../../src/train/config.ts';
+import { runTraining } from '../../src/train/loop.ts';
+
+const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
+const TINY = ['--size', '32', '--batch', '4', '--threads', '1', '--data', SAMPLE_DATA, '--split', join(SAMPLE_DATA, 'train.txt'), '--val-split', join(SAMPLE_DATA, 'val.txt')];
+
+/** Starts `mobileutr train`, resolves when `ready(stdout+stderr)` holds, and returns the child. */
+function startTraining(args: string[], ready: (out: string) => boolean) {
+  const child = spawn(process.execPath, [BIN, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const done = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  const reached = new Promise<void>((resolve, reject) => {
+    const check = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (ready(out)) resolve();
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.on('exit', () => reject(new Error(`training exited before it was ready:\n${out}`)));
+  });
+  return { child, reached, done, output: () => out };
+}
+
+async function expectCheckpointReadable(run: string) {
+  const model = createModel('mobileutr', { size: 32 });
+  await loadWeights(model, join(run, 'last.safetensors'));
+  const state = await loadResume(run, createModel('mobileutr', { size: 32 }));
+  expect(state.position.epoch).toBeGreaterThanOrEqual(1);
+}
+
+const resumeToEnd = (run: string) => spawnSync(process.execPath, [BIN, 'train', '--resume', run], { encoding: 'utf8', timeout: 120_000 });
+
+describe('training never loses work', () => {
+  it('Ctrl-C saves a checkpoint mid-epoch and exits cleanly; --resume finishes the run', async () => {
+    const run = join(mkdtempSync(join(tmpdir(), 'mobileutr-int-')), 'run');
+    const t = startTraining([...TINY, '--epochs', '2', '--out', run], (out) => /epoch 1\/2 \[/.test(out));
+    await t.reached;
+    t.child.kill('SIGINT');
+    expect(await t.done).toBe(130);
+    expect(t.output()).toMatch(/saved a checkpoint at epoch [12], batch \d: continue with {2}mobileutr train --resume /);
+    expect(t.output()).not.toMatch(/\n\s+at /);
+    const r = resumeToEnd(run);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/epoch 2\/2 .*val IoU/);
+  });
+
+  it('kill -9 at any moment leaves the last completed checkpoint readable, and --resume continues from it', async () => {
+    const run = join(mkdtempSync(join(tmpdir(), 'mobileutr-kill-')), 'run');
+    for (const delayMs of [0, 150, 400]) {
+      // every kill lands after at least one completed epoch, at a different point of the next one (often during a save)
+      const t = existsSync(join(run, 'config.json'))
+        ? startTraining(['--resume', run], (out) => /resuming/.test(out))
+        : startTraining([...TINY, '--epochs', '6', '--out', run], (out) => /epoch 1\/6 {2}loss/.test(out));
+      await t.reached;
+      await new Promise((r) => setTimeout(r, delayMs));
+      t.child.kill('SIGKILL');
+      await t.done;
+      await expectCheckpointReadable(run);
+    }
+    const r = resumeToEnd(run);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/epoch 6\/6 .*val IoU/);
+    expect(readdirSync(run).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0;
+  it.skipIf(!canMount)('a full disk during a save is reported and the previous checkpoint stays intact', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'mobileutr-full-'));
+    // room for one epoch's files (last 5.6 MB + best 5.6 MB + resume 11.2 MB), not for the next save's temporary copy
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=25m', 'tmpfs', mnt]).status !== 0) return;
+    try {
+      const run = join(mnt, 'run');
+      mkdirSync(run);
+      const config = { ...PAPER_DEFAULTS, data: SAMPLE_DATA, trainSplit: join(SAMPLE_DATA, 'train.txt'), valSplit: join(SAMPLE_DATA, 'val.txt'), classes: 1, size: 32, batch: 4, epochs: 3, threads: 1 };
+      const error = await runTraining(run, config).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as Error).message).toMatch(/cannot write.*(ENOSPC|no space)/i);
+      await expectCheckpointReadable(run);
+      expect((await readSafetensorsFile(join(run, 'resume.safetensors'))).metadata.format).toBe('mobileutr-resume-v1');
+      expect(readdirSync(run).filter((f) => f.includes('.tmp'))).toEqual([]);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+});
