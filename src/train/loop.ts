@@ -1,4 +1,4 @@
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { scanDataset, type Dataset } from '../data/dataset.ts';
@@ -102,6 +102,8 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
   const trainer = makeTrainer(model, config);
   let position: RunPosition = { epoch: 0, batchInEpoch: 0, best: null, history: [], partial: { lossSum: 0, gradSum: 0, batches: 0, skipped: 0, seconds: 0 } };
   if (o.resume) {
+    // temporary files of a save that a crash (kill -9, power loss) interrupted: the renamed files are the truth
+    for (const f of await readdir(runDir)) if (/\.tmp-\d+-/.test(f)) await rm(join(runDir, f), { force: true });
     const saved = await loadResume(runDir, model);
     trainer.loadState(saved.trainer);
     position = saved.position;

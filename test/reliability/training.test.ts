@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +68,8 @@ describe('training never loses work', () => {
       await t.done;
       await expectCheckpointReadable(run);
     }
+    // what a kill during a save leaves behind: a temporary file that was never renamed
+    writeFileSync(join(run, 'resume.safetensors.tmp-99999-abcdef'), 'partial write');
     const r = resumeToEnd(run);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/epoch 6\/6 .*val IoU/);
