@@ -26,6 +26,7 @@ const o = new Command()
   .option('--torch', 'also train the PyTorch reference with the same protocol on the same pixels')
   .option('--torch-threads <n>', 'threads for the PyTorch reference', '2')
   .option('--out <dir>', 'run folder (default runs/repro-busi-s<split>-<size>-e<epochs>)')
+  .option('--reuse', 'continue (or just re-evaluate) the run already in the run folder instead of starting a new one')
   .option('--data <dir>', 'BUSI in the original layout', fileURLToPath(new URL('../../shared/datasets/busi', import.meta.url)))
   .parse()
   .opts();
@@ -48,6 +49,7 @@ console.log(`BUSI official split ${o.split}: MobileUtr, ${epochs} epochs at ${si
 
 const started = performance.now();
 const result = await runTraining(runDir, config, {
+  resume: Boolean(o.reuse),
   onLog: (line) => console.error(line),
   onEpoch: (r, best) =>
     console.log(
@@ -95,6 +97,8 @@ if (o.torch) {
     const script = fileURLToPath(new URL('./torch/train_busi.py', import.meta.url));
     const r = spawnSync('/usr/bin/python3', [script, '--data', dump, '--epochs', String(epochs), '--threads', String(o.torchThreads), '--seed', String(config.seed)], {
       encoding: 'utf8',
+      // libgomp's spinning waiters starve each other on a small shared machine
+      env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 64 << 20,
     });
