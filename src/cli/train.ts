@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
@@ -45,14 +45,15 @@ const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T
 
 async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
   const demo = f.data === undefined;
-  const data = f.data ?? SAMPLE_DATA;
+  // absolute paths, so that --resume works from any working directory
+  const data = resolve(f.data ?? SAMPLE_DATA);
   const ds = await scanDataset(data);
   const config: TrainConfig = {
     ...PAPER_DEFAULTS,
     model: f.model,
     data,
-    trainSplit: f.split ?? (demo ? join(SAMPLE_DATA, 'train.txt') : null),
-    valSplit: f.valSplit ?? (demo ? join(SAMPLE_DATA, 'val.txt') : null),
+    trainSplit: f.split ? resolve(f.split) : demo ? join(SAMPLE_DATA, 'train.txt') : null,
+    valSplit: f.valSplit ? resolve(f.valSplit) : demo ? join(SAMPLE_DATA, 'val.txt') : null,
     val: f.val,
     epochs: f.epochs ?? (demo ? DEMO.epochs : PAPER_DEFAULTS.epochs),
     batch: f.batch ?? (demo ? DEMO.batch : PAPER_DEFAULTS.batch),
