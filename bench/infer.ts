@@ -16,6 +16,8 @@ const opts = new Command()
 
 const size = Number(opts.size);
 const iters = Number(opts.iters);
+/** Batch-8 runs take 8x longer: a quarter as many of them. */
+const runs = (batch: number) => (batch === 1 ? iters : Math.max(3, Math.round(iters / 4)));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const model = createModel(opts.model, { size });
 const onnx = model.toOnnx();
@@ -30,14 +32,14 @@ for (const threads of String(opts.threads).split(',').map(Number)) {
     const feeds = { input: { data: input, dims: [batch, 3, size, size] } };
     for (let i = 0; i < 3; i++) await session.run(feeds);
     const times: number[] = [];
-    for (let i = 0; i < (batch === 1 ? iters : Math.max(3, iters / 4)); i++) {
+    for (let i = 0; i < runs(batch); i++) {
       const t = performance.now();
       await session.run(feeds);
       times.push(performance.now() - t);
     }
     const ms = median(times);
     const torch = useTorch
-      ? runTorch(['infer', '--model', opts.model, '--size', String(size), '--batch', String(batch), '--threads', String(threads), '--iters', String(batch === 1 ? iters : Math.max(3, iters / 4)), '--warmup', '2'])
+      ? runTorch(['infer', '--model', opts.model, '--size', String(size), '--batch', String(batch), '--threads', String(threads), '--iters', String(runs(batch)), '--warmup', '2'])
       : undefined;
     const tms = torch?.ms_per_batch_median;
     console.log(

@@ -1,4 +1,3 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { scanDataset } from '../data/dataset.ts';
@@ -10,9 +9,9 @@ import { drawOverlay } from '../eval/overlay.ts';
 import { htmlReport, perImageCsv, summaryLines, type ReportCase } from '../eval/report.ts';
 import { logitsToMask } from '../pipeline/postprocess.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
-import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
+import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { ProgressLine } from './progress.ts';
-import { action, intOption } from './run.ts';
+import { action, ensureOutputDir, intOption, reportPairing, writeOutput } from './run.ts';
 
 interface EvalFlags extends ModelFlags {
   data: string;
@@ -20,6 +19,7 @@ interface EvalFlags extends ModelFlags {
   out: string;
   threads: number;
   cases: number;
+  skipUnpaired?: boolean;
 }
 
 export function registerEval(program: Command): void {
@@ -31,22 +31,24 @@ export function registerEval(program: Command): void {
     .option('-o, --out <dir>', 'output folder', 'eval-out')
     .option('--threads <n>', 'ONNX Runtime threads', intOption(1), 2)
     .option('--cases <n>', 'worst and best cases shown in the report', intOption(0), 6)
+    .option('--skip-unpaired', 'leave out images without masks (and masks without images) with a warning, instead of stopping')
     .action(
       action(async (flags: EvalFlags) => {
         if (!flags.weights) console.warn('warning: no --weights given: evaluating default-initialised (untrained) weights');
         const model = await modelFromFlags(flags);
+        requireImageChannels(model, flags.weights);
         const ds = await scanDataset(flags.data);
-        for (const p of ds.problems) console.warn(`warning: ${p} (skipped)`);
+        reportPairing(flags.data, ds.problems, flags.skipUnpaired);
         const ids = flags.split ? await readSplitFile(flags.split, ds.ids) : ds.ids;
+        await ensureOutputDir(flags.out);
         const segmenter = await Segmenter.create(model, { threads: flags.threads });
         const loader = new BatchLoader(ds, { size: model.options.size, inChannels: model.options.inChannels });
         const progress = new ProgressLine('eval', ids.length);
         const result = await evaluate(model, segmenter, ds, ids, (done) => progress.update(done), loader);
         progress.done();
 
-        await mkdir(flags.out, { recursive: true });
-        await writeFile(join(flags.out, 'per_image.csv'), perImageCsv(result));
-        await writeFile(
+        await writeOutput(join(flags.out, 'per_image.csv'), perImageCsv(result));
+        await writeOutput(
           join(flags.out, 'summary.json'),
           `${JSON.stringify({ model: model.name, weights: flags.weights ?? null, data: flags.data, split: flags.split ?? null, images: ids.length, ...result.summary }, null, 2)}\n`,
         );
@@ -61,7 +63,7 @@ export function registerEval(program: Command): void {
         };
         const worst = await Promise.all(ranked.slice(0, flags.cases).map(render));
         const best = await Promise.all(ranked.slice(-flags.cases).reverse().map(render));
-        await writeFile(join(flags.out, 'report.html'), htmlReport(`${model.name} on ${flags.data}`, result, worst, best));
+        await writeOutput(join(flags.out, 'report.html'), htmlReport(`${model.name} on ${flags.data}`, result, worst, best));
         await segmenter.release();
         for (const line of summaryLines(result)) console.log(line);
         console.log(`wrote ${join(flags.out, 'per_image.csv')}, summary.json, report.html`);

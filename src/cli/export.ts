@@ -1,10 +1,10 @@
-import { writeFile, rename } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { OPSET } from '../ir/onnx.ts';
 import { NodeSession } from '../runtime/session.ts';
 import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
-import { action } from './run.ts';
+import { action, fsProblem } from './run.ts';
 
 export function registerExport(program: Command): void {
   addModelOptions(program.command('export').description('write the inference graph as a standard .onnx file'), { weights: true })
@@ -23,7 +23,8 @@ export function registerExport(program: Command): void {
           await writeFile(tmp, bytes);
           await rename(tmp, flags.out);
         } catch (e) {
-          throw new UserError(`${flags.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+          await rm(tmp, { force: true }).catch(() => {});
+          throw new UserError(`${flags.out}: cannot write (${fsProblem(e)})`);
         }
         const o = model.options;
         console.log(

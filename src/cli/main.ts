@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerCheck } from './check.ts';
 import { registerEval } from './eval.ts';
 import { registerExport } from './export.ts';
 import { registerInfo } from './info.ts';
@@ -16,6 +17,7 @@ const program = new Command('mobileutr')
 registerInfo(program);
 registerExport(program);
 registerSplit(program);
+registerCheck(program);
 registerTrain(program);
 registerEval(program);
 registerPredict(program);

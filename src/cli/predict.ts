@@ -1,4 +1,4 @@
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { IMAGE_EXTENSIONS } from '../data/dataset.ts';
@@ -6,9 +6,9 @@ import { encodePng } from '../data/image.ts';
 import { UserError } from '../errors.ts';
 import { drawOverlay } from '../eval/overlay.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
-import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
+import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { ProgressLine } from './progress.ts';
-import { action, intOption } from './run.ts';
+import { action, ensureOutputDir, intOption, writeOutput } from './run.ts';
 
 interface PredictFlags extends ModelFlags {
   input: string;
@@ -19,12 +19,22 @@ interface PredictFlags extends ModelFlags {
 }
 
 async function inputFiles(input: string): Promise<string[]> {
-  const info = await stat(input).catch(() => {
-    throw new UserError(`${input}: not found`);
+  const info = await stat(input).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(`${input}: ${e.code === 'ENOENT' ? 'not found' : `cannot read (${e.code ?? e.message})`}`);
   });
-  if (info.isFile()) return [input];
-  const files = (await readdir(input)).filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase())).sort();
+  if (!info.isDirectory()) return [input];
+  const names = await readdir(input).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(`${input}: cannot list the folder (${e.code ?? e.message})`);
+  });
+  const files = names.filter((f) => !f.startsWith('.') && IMAGE_EXTENSIONS.includes(extname(f).toLowerCase())).sort();
   if (files.length === 0) throw new UserError(`${input}: no images (${IMAGE_EXTENSIONS.join(' ')})`);
+  // a.png and a.jpg would both write a.png: refuse rather than overwrite one with the other
+  const seen = new Map<string, string>();
+  for (const f of files) {
+    const name = basename(f, extname(f));
+    if (seen.has(name)) throw new UserError(`${join(input, f)}: same name as ${seen.get(name)}; both would write ${name}.png`);
+    seen.set(name, f);
+  }
   return files.map((f) => join(input, f));
 }
 
@@ -42,23 +52,28 @@ export function registerPredict(program: Command): void {
         if (!flags.weights) console.warn('warning: no --weights given: predicting with default-initialised (untrained) weights');
         const files = await inputFiles(flags.input);
         const model = await modelFromFlags(flags);
+        requireImageChannels(model, flags.weights);
+        await ensureOutputDir(flags.out);
         const segmenter = await Segmenter.create(model, { threads: flags.threads });
-        await mkdir(flags.out, { recursive: true });
         const progress = new ProgressLine('predict', files.length);
         let failed = 0;
         for (const [i, file] of files.entries()) {
           const name = basename(file, extname(file));
+          let r: Awaited<ReturnType<Segmenter['segment']>>;
           try {
-            const r = await segmenter.segment(file);
-            await writeFile(join(flags.out, `${name}.png`), await encodePng(r.mask, r.width, r.height, 1));
-            if (flags.prob) await writeFile(join(flags.out, `${name}_prob.png`), await encodePng(r.probability, r.width, r.height, 1));
-            if (flags.overlay) await writeFile(join(flags.out, `${name}_overlay.png`), await encodePng(drawOverlay(r.image, r.mask), r.width, r.height, 3));
+            r = await segmenter.segment(file);
           } catch (e) {
-            // one bad file in a folder should not stop the rest: report it and go on
+            // one bad image in a folder should not stop the rest: report it and go on
             if (!(e instanceof UserError) || files.length === 1) throw e;
-            console.error(`\nskipped: ${e.message}`);
+            console.error(`${process.stderr.isTTY ? '\n' : ''}skipped: ${e.message}`); // below the progress bar
             failed++;
+            progress.update(i + 1);
+            continue;
           }
+          // a failed write (disk full, permissions) would fail for the next image too: stop with its message
+          await writeOutput(join(flags.out, `${name}.png`), await encodePng(r.mask, r.width, r.height, 1));
+          if (flags.prob) await writeOutput(join(flags.out, `${name}_prob.png`), await encodePng(r.probability, r.width, r.height, 1));
+          if (flags.overlay) await writeOutput(join(flags.out, `${name}_overlay.png`), await encodePng(drawOverlay(r.image, r.mask), r.width, r.height, 3));
           progress.update(i + 1);
         }
         progress.done();

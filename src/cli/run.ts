@@ -1,3 +1,4 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../errors.ts';
 
@@ -42,3 +43,51 @@ export const positiveOption = (value: string): number => {
   if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`must be a positive number, got "${value}".`);
   return n;
 };
+
+export const fsProblem = (e: unknown): string => {
+  const code = (e as NodeJS.ErrnoException).code;
+  const known: Record<string, string> = {
+    ENOENT: 'its folder does not exist',
+    EEXIST: 'a file is in the way',
+    ENOTDIR: 'a file is in the way',
+    EISDIR: 'is a folder',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+  };
+  return (code && known[code]) ?? code ?? (e as Error).message;
+};
+
+/** Creates an output folder (and its parents); any failure is a one-line UserError naming it. */
+export async function ensureOutputDir(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (e) {
+    throw new UserError(`${path}: cannot create the output folder (${fsProblem(e)})`);
+  }
+}
+
+/** Writes an output file; any failure (no space, permissions, a folder in the way) is a one-line UserError naming it. */
+export async function writeOutput(path: string, data: string | Uint8Array): Promise<void> {
+  try {
+    await writeFile(path, data);
+  } catch (e) {
+    throw new UserError(`${path}: cannot write (${fsProblem(e)})`);
+  }
+}
+
+/**
+ * Pairing problems of a dataset (image without mask, mask without image, duplicate ids) stop a command unless the
+ * user asked to skip those files: the first one is named, with the count and where to see them all.
+ */
+export function reportPairing(root: string, problems: readonly string[], skip: boolean | undefined): void {
+  if (problems.length === 0) return;
+  if (skip) {
+    for (const p of problems) console.warn(`warning: ${p} (skipped)`);
+    return;
+  }
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  throw new UserError(`${problems[0]}${more}; run "mobileutr check --data ${root}" to list every problem, or pass --skip-unpaired to leave these files out`);
+}

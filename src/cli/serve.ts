@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { buildServer, DEFAULT_WEIGHTS_WARNING, SERVER_DEFAULTS } from '../server/app.ts';
-import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
+import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { action, intOption } from './run.ts';
 
 interface ServeFlags extends ModelFlags {
@@ -47,6 +47,7 @@ export function registerServe(program: Command): void {
     .action(
       action(async (flags: ServeFlags) => {
         const model = await modelFromFlags(flags);
+        requireImageChannels(model, flags.weights);
         const app = await buildServer({
           model,
           weightsSource: flags.weights,

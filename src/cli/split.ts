@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { scanDataset } from '../data/dataset.ts';
 import { makeSplit, writeSplitFile } from '../data/split.ts';
-import { action, fractionOption, intOption } from './run.ts';
+import { UserError } from '../errors.ts';
+import { action, ensureOutputDir, fractionOption, fsProblem, intOption, reportPairing } from './run.ts';
 
 export function registerSplit(program: Command): void {
   program
@@ -12,14 +13,20 @@ export function registerSplit(program: Command): void {
     .option('--val <fraction>', 'validation fraction', fractionOption, 0.3)
     .option('--seed <n>', 'random seed', intOption(0), 41)
     .option('-o, --out <dir>', 'where to write the split files (default: the dataset folder)')
+    .option('--skip-unpaired', 'leave out images without masks (and masks without images) with a warning, instead of stopping')
     .action(
-      action(async (o: { data: string; val: number; seed: number; out?: string }) => {
+      action(async (o: { data: string; val: number; seed: number; out?: string; skipUnpaired?: boolean }) => {
         const ds = await scanDataset(o.data);
-        for (const p of ds.problems) console.warn(`warning: ${p} (skipped)`);
+        reportPairing(o.data, ds.problems, o.skipUnpaired);
         const { train, val } = makeSplit(ds.ids, o.val, o.seed);
         const dir = o.out ?? o.data;
-        await writeSplitFile(join(dir, 'train.txt'), train);
-        await writeSplitFile(join(dir, 'val.txt'), val);
+        await ensureOutputDir(dir);
+        for (const [name, ids] of [['train.txt', train], ['val.txt', val]] as const) {
+          const path = join(dir, name);
+          await writeSplitFile(path, ids).catch((e: unknown) => {
+            throw new UserError(`${path}: cannot write (${fsProblem(e)})`);
+          });
+        }
         console.log(`${ds.ids.length} pairs: ${train.length} in ${join(dir, 'train.txt')}, ${val.length} in ${join(dir, 'val.txt')} (seed ${o.seed})`);
       }),
     );

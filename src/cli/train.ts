@@ -8,7 +8,7 @@ import { scanDataset } from '../data/dataset.ts';
 import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
 import { runTraining } from '../train/loop.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
-import { action, fractionOption, intOption, positiveOption } from './run.ts';
+import { action, fractionOption, intOption, positiveOption, reportPairing } from './run.ts';
 
 /** The sample that ships with the repo (a few BUSI images) and the short schedule of the demo run. */
 export const SAMPLE_DATA = fileURLToPath(new URL('../../samples/busi-mini', import.meta.url));
@@ -36,6 +36,7 @@ interface TrainFlags {
   accumulate: number;
   dropPath?: number;
   skipNonfinite?: boolean;
+  skipUnpaired?: boolean;
   valEvery: number;
   out?: string;
   resume?: string;
@@ -48,6 +49,7 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
   // absolute paths, so that --resume works from any working directory
   const data = resolve(f.data ?? SAMPLE_DATA);
   const ds = await scanDataset(data);
+  reportPairing(data, ds.problems, f.skipUnpaired);
   const config: TrainConfig = {
     ...PAPER_DEFAULTS,
     model: f.model,
@@ -113,6 +115,7 @@ export function registerTrain(program: Command): void {
     .option('--accumulate <n>', 'micro-batches per optimizer step (gradient accumulation)', intOption(1), 1)
     .option('--drop-path <rate>', 'override the DropPath rate (MobileUtr: 0.1 in the LGL bottleneck)', Number)
     .option('--skip-nonfinite', 'skip batches with a non-finite loss or gradient instead of stopping')
+    .option('--skip-unpaired', 'leave out images without masks (and masks without images) with a warning, instead of stopping')
     .option('--val-every <n>', 'validate every n epochs', intOption(1), 1)
     .option('-o, --out <dir>', 'run folder (default runs/<model>-<time>)')
     .option('--resume <run>', 'continue the run in this folder from its last checkpoint')

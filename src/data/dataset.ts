@@ -13,7 +13,7 @@ export interface Dataset {
   classes: number;
   imagePath(id: string): string;
   maskPath(id: string, cls: number): string;
-  /** Pairing problems found while scanning (image without mask, mask without image, duplicate ids). */
+  /** Pairing problems found while scanning (image without mask, mask without image, duplicate ids), one line each naming the file. */
   problems: string[];
 }
 
@@ -50,8 +50,14 @@ export async function scanDataset(root: string): Promise<Dataset> {
   }
   const masks: Map<string, string>[] = [];
   for (let k = 0; k < classes; k++) {
-    const files = await listDir(join(root, 'masks', String(k)), `masks/${k} folder`);
-    masks.push(new Map(files.filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase())).map((f) => [f.slice(0, f.length - extname(f).length), f])));
+    const files = (await listDir(join(root, 'masks', String(k)), `masks/${k} folder`)).filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase())).sort();
+    const byId = new Map<string, string>();
+    for (const f of files) {
+      const id = f.slice(0, f.length - extname(f).length);
+      if (byId.has(id)) problems.push(`${join(root, 'masks', String(k), f)}: duplicate mask for id "${id}" (also ${byId.get(id)})`);
+      else byId.set(id, f);
+    }
+    masks.push(byId);
     for (const id of masks[k]!.keys()) if (!images.has(id)) problems.push(`${join(root, 'masks', String(k), masks[k]!.get(id)!)}: mask without image`);
   }
   const ids: string[] = [];

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
 import type { Dataset } from './dataset.ts';
-import { decodeImage, imageSize, resizeImage } from './image.ts';
+import { decodeImage, readImageHeader, resizeImage } from './image.ts';
 
 /** One training pair at the model size: interleaved 8-bit pixels and one 0/1 plane per mask class. */
 export interface Sample {
@@ -13,8 +13,30 @@ export interface Sample {
 }
 
 /**
+ * How a decoded (grey, 8-bit) mask becomes foreground/background:
+ * - a pixel is foreground when its value is above 127: 0/255 masks as in BUSI, with the grey levels of JPEG
+ *   compression or anti-aliased edges thresholded half-way;
+ * - a mask whose largest value is 1 is a 0/1 label map, and 1 is foreground (otherwise it would read as empty);
+ * - a mask whose values are all between 0 and 127 (for example a 0/1/2 label map) has no foreground;
+ *   `mobileutr check` reports it as an error.
+ * Writes 0/1 into `out` and returns the number of foreground pixels.
+ */
+export function binarizeMask(grey: Uint8Array, out: Uint8Array): number {
+  let max = 0;
+  for (let i = 0; i < grey.length; i++) if (grey[i]! > max) max = grey[i]!;
+  const threshold = max === 1 ? 0 : 127;
+  let n = 0;
+  for (let i = 0; i < grey.length; i++) {
+    const fg = grey[i]! > threshold ? 1 : 0;
+    out[i] = fg;
+    n += fg;
+  }
+  return n;
+}
+
+/**
  * Decodes and resizes one pair (bilinear image, nearest masks). A mask whose size differs from its image is a
- * UserError; mask pixels > 127 are foreground (0/255 masks as in BUSI; other grey levels are thresholded).
+ * UserError, found from the mask's header before it is decoded. Mask values: see {@link binarizeMask}.
  */
 export async function loadSample(ds: Dataset, id: string, size: number, grey: boolean): Promise<Sample> {
   const path = ds.imagePath(id);
@@ -23,12 +45,11 @@ export async function loadSample(ds: Dataset, id: string, size: number, grey: bo
   const mask = new Uint8Array(ds.classes * size * size);
   for (let k = 0; k < ds.classes; k++) {
     const maskPath = ds.maskPath(id, k);
-    const dims = await imageSize(maskPath);
+    const dims = await readImageHeader(maskPath);
     if (dims.width !== original.width || dims.height !== original.height)
       throw new UserError(`${maskPath}: mask is ${dims.width}x${dims.height} but its image is ${original.width}x${original.height}`);
     const m = await decodeImage(maskPath, { grey: true, size, kernel: 'nearest' });
-    const offset = k * size * size;
-    for (let i = 0; i < size * size; i++) mask[offset + i] = m.pixels[i]! > 127 ? 1 : 0;
+    binarizeMask(m.pixels, mask.subarray(k * size * size, (k + 1) * size * size));
   }
   return { id, size, channels: image.channels, image: image.pixels, mask, classes: ds.classes };
 }

@@ -1,6 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { UserError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
+
+/** Split files list ids, one per line: 16 MiB is far beyond any real dataset. */
+const MAX_SPLIT_BYTES = 16 * 2 ** 20;
 
 /** Deterministic train/val split: a seeded Fisher-Yates shuffle of the sorted ids, the first round(n·val) go to val. */
 export function makeSplit(ids: readonly string[], valFraction: number, seed: number): { train: string[]; val: string[] } {
@@ -20,8 +23,12 @@ export function makeSplit(ids: readonly string[], valFraction: number, seed: num
 export async function readSplitFile(path: string, known: readonly string[]): Promise<string[]> {
   let text: string;
   try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new UserError(`${path}: not a regular file`);
+    if (info.size > MAX_SPLIT_BYTES) throw new UserError(`${path}: ${info.size} bytes is too large for a split file (limit ${MAX_SPLIT_BYTES})`);
     text = await readFile(path, 'utf8');
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`${path}: ${code === 'ENOENT' ? 'split file not found' : `cannot read split file (${code})`}`);
   }

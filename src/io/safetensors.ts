@@ -7,7 +7,7 @@
  * the start of the data buffer; tensor data is little-endian, C order.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { UserError } from '../errors.ts';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -60,6 +60,105 @@ function elementCount(shape: number[]): bigint {
   return shape.reduce((n, d) => n * BigInt(d), 1n);
 }
 
+/** A tensor entry of a header, checked against the data buffer's length. */
+interface HeaderEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+type Fail = (problem: string) => never;
+
+const mib = (bytes: number) => `${+(bytes / 2 ** 20).toFixed(2)} MiB`;
+
+/** A tensor name for a message: quoted, and cut when a hostile header makes it huge. */
+const quoted = (name: string) => JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}...` : name);
+
+/**
+ * The header length from the first 8 bytes, checked against the limit and against the bytes that follow, before
+ * anything of that length is allocated.
+ */
+function headerLengthOf(prefix: Uint8Array, fileLength: number, maxHeaderBytes: number, fail: Fail): number {
+  if (fileLength < 8) fail(`file is ${fileLength} bytes, too short for the 8-byte header length`);
+  const headerLength = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength > BigInt(maxHeaderBytes)) {
+    fail(`header length ${headerLength} exceeds the ${maxHeaderBytes}-byte (${mib(maxHeaderBytes)}) limit`);
+  }
+  if (headerLength > BigInt(fileLength - 8)) {
+    fail(`header length ${headerLength} exceeds the ${fileLength - 8} bytes after the length field (file truncated?)`);
+  }
+  return Number(headerLength);
+}
+
+/** Parses and checks the JSON header: every tensor's dtype, shape and offsets within `dataLength`, no overlaps. */
+function parseHeader(headerBytes: Uint8Array, dataLength: number, fail: Fail): { metadata: Record<string, string>; entries: HeaderEntry[] } {
+  let headerText = '';
+  try {
+    headerText = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+  } catch {
+    fail('header is not valid UTF-8');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(headerText);
+  } catch (err) {
+    fail(`header is not valid JSON (${(err as Error).message.slice(0, 200)})`);
+  }
+  if (!isPlainObject(header)) fail('header JSON is not an object');
+
+  const entries: HeaderEntry[] = [];
+  let metadata: Record<string, string> = {};
+  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+    if (name === METADATA_KEY) {
+      metadata = parseMetadata(info, fail);
+      continue;
+    }
+    const where = `tensor ${quoted(name)}`;
+    if (!isPlainObject(info)) fail(`${where} entry is not an object`);
+    const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+    if (!isDtype(dtype)) {
+      fail(`${where} has unknown dtype ${JSON.stringify(dtype)?.slice(0, 100)} (expected one of ${Object.keys(DTYPE_SIZE).join(', ')})`);
+    }
+    if (!isShape(shape)) fail(`${where} has shape ${JSON.stringify(shape)?.slice(0, 100)}, not an array of non-negative integers`);
+    if (
+      !Array.isArray(offsets) || offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
+    ) {
+      fail(`${where} has data_offsets ${JSON.stringify(offsets)?.slice(0, 100)}, not two non-negative integers [begin, end] with begin <= end`);
+    }
+    const [begin, end] = offsets as [number, number];
+    const dt = dtype as SafetensorsDtype;
+    const dims = shape as number[];
+    if (end > dataLength) {
+      fail(`${where} has data_offsets [${begin}, ${end}] but the data buffer is only ${dataLength} bytes`);
+    }
+    const needed = elementCount(dims) * BigInt(DTYPE_SIZE[dt]);
+    if (needed !== BigInt(end - begin)) {
+      fail(`${where} has data_offsets [${begin}, ${end}] but dtype ${dt} and shape ${JSON.stringify(dims)} need ${needed} bytes`);
+    }
+    entries.push({ name, dtype: dt, shape: dims, begin, end });
+  }
+
+  const ranges = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < ranges.length; i++) {
+    const prev = ranges[i - 1]!;
+    const cur = ranges[i]!;
+    if (cur.begin < prev.end) {
+      fail(
+        `tensor ${quoted(cur.name)} data_offsets [${cur.begin}, ${cur.end}] overlap ` +
+          `tensor ${quoted(prev.name)} data_offsets [${prev.begin}, ${prev.end}]`,
+      );
+    }
+  }
+  return { metadata, entries };
+}
+
+function tensorsOf(entries: HeaderEntry[], data: Uint8Array): Map<string, StoredTensor> {
+  return new Map(entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape, bytes: data.subarray(e.begin, e.end) }]));
+}
+
 /**
  * Parses a safetensors file held in memory. Tensor bytes are views into `file`, not copies.
  *
@@ -69,91 +168,20 @@ function elementCount(shape: number[]): bigint {
 export function parseSafetensors(file: Uint8Array, source = 'safetensors file'): SafetensorsFile {
   // A plain Uint8Array view, so subarray() gives plain views even when `file` is a Buffer.
   const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-  const fail = (problem: string): never => {
+  const fail: Fail = (problem) => {
     throw new UserError(`${source}: ${problem}`);
   };
-
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, too short for the 8-byte header length`);
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
-    fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte (100 MiB) limit`);
-  }
-  if (headerLength > BigInt(bytes.length - 8)) {
-    fail(`header length ${headerLength} exceeds the ${bytes.length - 8} bytes after the length field (file truncated?)`);
-  }
-  const dataStart = 8 + Number(headerLength);
-
-  let headerText = '';
-  try {
-    headerText = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
-  } catch {
-    fail('header is not valid UTF-8');
-  }
-  let header: unknown;
-  try {
-    header = JSON.parse(headerText);
-  } catch (err) {
-    fail(`header is not valid JSON (${(err as Error).message})`);
-  }
-  if (!isPlainObject(header)) fail('header JSON is not an object');
-  const entries = Object.entries(header as Record<string, unknown>);
-
-  const data = bytes.subarray(dataStart);
-  const tensors = new Map<string, StoredTensor>();
-  const ranges: { name: string; begin: number; end: number }[] = [];
-  let metadata: Record<string, string> = {};
-
-  for (const [name, info] of entries) {
-    if (name === METADATA_KEY) {
-      metadata = parseMetadata(info, fail);
-      continue;
-    }
-    const where = `tensor ${JSON.stringify(name)}`;
-    if (!isPlainObject(info)) fail(`${where} entry is not an object`);
-    const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (!isDtype(dtype)) {
-      fail(`${where} has unknown dtype ${JSON.stringify(dtype)} (expected one of ${Object.keys(DTYPE_SIZE).join(', ')})`);
-    }
-    if (!isShape(shape)) fail(`${where} has shape ${JSON.stringify(shape)}, not an array of non-negative integers`);
-    if (
-      !Array.isArray(offsets) || offsets.length !== 2 ||
-      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
-    ) {
-      fail(`${where} has data_offsets ${JSON.stringify(offsets)}, not two non-negative integers [begin, end] with begin <= end`);
-    }
-    const [begin, end] = offsets as [number, number];
-    const dt = dtype as SafetensorsDtype;
-    const dims = shape as number[];
-    if (end > data.length) {
-      fail(`${where} has data_offsets [${begin}, ${end}] but the data buffer is only ${data.length} bytes`);
-    }
-    const needed = elementCount(dims) * BigInt(DTYPE_SIZE[dt]);
-    if (needed !== BigInt(end - begin)) {
-      fail(`${where} has data_offsets [${begin}, ${end}] but dtype ${dt} and shape ${JSON.stringify(dims)} need ${needed} bytes`);
-    }
-    tensors.set(name, { dtype: dt, shape: dims, bytes: data.subarray(begin, end) });
-    if (end > begin) ranges.push({ name, begin, end });
-  }
-
-  ranges.sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < ranges.length; i++) {
-    const prev = ranges[i - 1]!;
-    const cur = ranges[i]!;
-    if (cur.begin < prev.end) {
-      fail(
-        `tensor ${JSON.stringify(cur.name)} data_offsets [${cur.begin}, ${cur.end}] overlap ` +
-          `tensor ${JSON.stringify(prev.name)} data_offsets [${prev.begin}, ${prev.end}]`,
-      );
-    }
-  }
-  return { tensors, metadata };
+  const headerLength = headerLengthOf(bytes, bytes.length, MAX_HEADER_BYTES, fail);
+  const dataStart = 8 + headerLength;
+  const { metadata, entries } = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, fail);
+  return { tensors: tensorsOf(entries, bytes.subarray(dataStart)), metadata };
 }
 
-function parseMetadata(value: unknown, fail: (problem: string) => never): Record<string, string> {
+function parseMetadata(value: unknown, fail: Fail): Record<string, string> {
   if (!isPlainObject(value)) fail(`${METADATA_KEY} is not an object`);
   const entries = Object.entries(value as Record<string, unknown>);
   for (const [key, v] of entries) {
-    if (typeof v !== 'string') fail(`${METADATA_KEY} value for ${JSON.stringify(key)} is not a string`);
+    if (typeof v !== 'string') fail(`${METADATA_KEY} value for ${quoted(key)} is not a string`);
   }
   // fromEntries defines own properties, so a "__proto__" key stays plain data.
   return Object.fromEntries(entries) as Record<string, string>;
@@ -290,18 +318,86 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /**
+ * Largest header {@link readSafetensorsFile} accepts. Weights headers are kilobytes (a few hundred tensors); the
+ * format allows 100 MiB, but reading and parsing that much JSON costs about a gigabyte of memory.
+ */
+export const MAX_FILE_HEADER_BYTES = 16 * 2 ** 20;
+
+/** Names a file that is clearly something else than safetensors, from its first bytes. */
+export function foreignFormat(prefix: Uint8Array): string | undefined {
+  const ascii = String.fromCharCode(...prefix.subarray(0, 8));
+  const convert = 'save the state_dict with safetensors.torch.save_file(model.state_dict(), "weights.safetensors")';
+  if (ascii.startsWith('PK\x03\x04')) return `it is a zip archive (a PyTorch torch.save .pt/.pth file?); ${convert}`;
+  if (prefix[0] === 0x80 && prefix[1]! >= 2 && prefix[1]! <= 5) return `it is a Python pickle (torch.save?); ${convert}`;
+  if (ascii.startsWith('\x89HDF')) return 'it is an HDF5 file (Keras?), not safetensors';
+  if (ascii.startsWith('GGUF')) return 'it is a GGUF file, not safetensors';
+  if (ascii.startsWith('\x93NUMPY')) return 'it is a NumPy .npy file, not safetensors';
+  if (looksLikeOnnx(prefix)) return 'it is an ONNX model, not a weights file; --weights takes the .safetensors file the .onnx was exported from';
+  return undefined;
+}
+
+/** ModelProto starts with ir_version (field 1, varint) followed by another ModelProto field. */
+function looksLikeOnnx(prefix: Uint8Array): boolean {
+  if (prefix[0] !== 0x08) return false;
+  let i = 1;
+  while (i < prefix.length && i < 11 && prefix[i]! & 0x80) i++;
+  const next = prefix[i + 1];
+  return next !== undefined && [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72].includes(next);
+}
+
+async function readFully(handle: FileHandle, length: number, position: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) throw Object.assign(new Error('file ended early (it changed while being read?)'), { code: 'EOF' });
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+/**
  * Reads and parses a safetensors file. Throws {@link UserError} `"<path>: file not found"`
  * when it does not exist, and a UserError starting with the path for any other problem.
+ *
+ * The file is read in three steps, each checked before the next is allocated: the 8-byte length, the header
+ * (at most `maxHeaderBytes`, default {@link MAX_FILE_HEADER_BYTES}, and within the file), then the data the
+ * header's offsets cover (within the file). A header that lies about sizes or offsets costs a few bytes of reading.
  */
-export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
-  let buffer: Buffer;
+export async function readSafetensorsFile(path: string, o: { maxHeaderBytes?: number } = {}): Promise<SafetensorsFile> {
+  let handle: FileHandle;
   try {
-    buffer = await readFile(path);
+    handle = await open(path, 'r');
   } catch (err) {
     if (errorCode(err) === 'ENOENT') throw new UserError(`${path}: file not found`);
     throw new UserError(`${path}: cannot read file (${(err as Error).message})`);
   }
-  return parseSafetensors(buffer, path);
+  let prefix: Uint8Array = new Uint8Array(0);
+  const fail: Fail = (problem) => {
+    const foreign = foreignFormat(prefix);
+    if (foreign) throw new UserError(`${path}: not a safetensors file: ${foreign}`);
+    // the first checks failing means the bytes are not safetensors at all (random bytes, a text file, ...)
+    const alien = /^header (length \d+ exceeds the \d+-byte|is not valid|JSON is not)/.test(problem);
+    throw new UserError(alien ? `${path}: not a safetensors file (${problem})` : `${path}: ${problem}`);
+  };
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw new UserError(`${path}: is a directory, not a .safetensors file`);
+    if (!info.isFile()) throw new UserError(`${path}: not a regular file (a device, pipe or socket)`);
+    const size = info.size;
+    prefix = await readFully(handle, Math.min(size, 16), 0);
+    const headerLength = headerLengthOf(prefix, size, o.maxHeaderBytes ?? MAX_FILE_HEADER_BYTES, fail);
+    const dataStart = 8 + headerLength;
+    const { metadata, entries } = parseHeader(await readFully(handle, headerLength, 8), size - dataStart, fail);
+    const dataEnd = entries.reduce((m, e) => Math.max(m, e.end), 0);
+    const data = await readFully(handle, dataEnd, dataStart);
+    return { tensors: tensorsOf(entries, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)), metadata };
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${path}: cannot read file (${(err as Error).message})`);
+  } finally {
+    await handle.close().catch(() => {});
+  }
 }
 
 /**

@@ -3,6 +3,9 @@ import { formatShape } from '../ir/types.ts';
 import { readSafetensorsFile, toFloat32, writeSafetensorsFile, type SafetensorsFile, type TensorToEncode } from '../io/safetensors.ts';
 import type { SegmentationModel } from './model.ts';
 
+/** A tensor name as it goes into a one-line message (a hostile file can hold megabyte-long names). */
+const clip = (name: string) => (name.length > 120 ? `${name.slice(0, 117)}...` : name);
+
 /**
  * Copies a PyTorch-style state_dict into the model. Every tensor must be known, present and of the right shape;
  * any problem is a UserError naming the tensor. Any numeric dtype is accepted (num_batches_tracked is int64 in PyTorch).
@@ -11,7 +14,7 @@ export function loadStateDict(model: SegmentationModel, file: SafetensorsFile, s
   const expected = new Map(model.entries.map((p) => [p.value.name, p]));
   const unknown = [...file.tensors.keys()].filter((name) => !expected.has(name));
   if (unknown.length > 0)
-    throw new UserError(`${source}: unknown tensor "${unknown[0]}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : ''} for model ${model.name}`);
+    throw new UserError(`${source}: unknown tensor "${clip(unknown[0]!)}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : ''} for model ${model.name}`);
   const missing = [...expected.keys()].filter((name) => !file.tensors.has(name));
   if (missing.length > 0)
     throw new UserError(`${source}: missing tensor "${missing[0]}"${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''} for model ${model.name}`);

@@ -117,6 +117,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const o = resolve(options);
   const { model } = o;
   const { inChannels, size, classes } = model.options;
+  // uploads are decoded as grey or RGB; a model with another input channel count could only get a wrong tensor
+  if (inChannels !== 1 && inChannels !== 3)
+    throw new UserError(`the model takes ${inChannels} input channels, but images are read as grey (1) or RGB (3); serve a model with 1 or 3 input channels`);
   const capacity = o.concurrency * o.maxBatch + o.queue;
 
   const app = Fastify({

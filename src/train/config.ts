@@ -63,6 +63,7 @@ export function checkConfig(c: TrainConfig): void {
   const bad = (msg: string) => {
     throw new UserError(msg);
   };
+  if (c.inChannels !== 1 && c.inChannels !== 3) bad(`--in-channels must be 1 (grey) or 3 (RGB): images are read as one or the other, got ${c.inChannels}`);
   if (!(c.lr > 0 && Number.isFinite(c.lr))) bad(`--lr must be a positive number, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) bad(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) bad(`--momentum must be in [0, 1), got ${c.momentum}`);

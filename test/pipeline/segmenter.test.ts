@@ -58,3 +58,32 @@ describe('image resizing keeps the channel count', () => {
     expect([c.channels, c.pixels.length]).toEqual([3, 768]);
   });
 });
+
+describe('BMP images', () => {
+  /** A 24-bit bottom-up BMP, 2x2: top row red, green; bottom row blue, white. */
+  function bmp2x2(): Uint8Array {
+    const row = 8; // 2 pixels x 3 bytes, padded to 4
+    const data = 54 + row * 2;
+    const b = new Uint8Array(data);
+    const v = new DataView(b.buffer);
+    b.set([0x42, 0x4d]);
+    v.setUint32(2, data, true);
+    v.setUint32(10, 54, true);
+    v.setUint32(14, 40, true);
+    v.setInt32(18, 2, true);
+    v.setInt32(22, 2, true);
+    v.setUint16(26, 1, true);
+    v.setUint16(28, 24, true);
+    v.setUint32(34, row * 2, true);
+    b.set([255, 0, 0, 255, 255, 255], 54); // bottom row first, BGR: blue, white
+    b.set([0, 0, 255, 0, 255, 0], 54 + row); // top row: red, green
+    return b;
+  }
+
+  it('decode with the right colours and orientation', async () => {
+    const { decodeImage } = await import('../../src/data/image.ts');
+    const img = await decodeImage(bmp2x2());
+    expect([img.width, img.height, img.channels]).toEqual([2, 2, 3]);
+    expect(Array.from(img.pixels)).toEqual([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]);
+  });
+});

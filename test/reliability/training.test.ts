@@ -96,3 +96,31 @@ describe('training never loses work', () => {
     }
   });
 });
+
+describe('train refuses bad input with one line', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, 'train', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it.each([
+    [['--data', '/nonexistent/ds'], /\/nonexistent\/ds: dataset folder not found/],
+    [['--size', '100'], /not a multiple of 16|multiple of 16/],
+    [['--in-channels', '4'], /--in-channels must be 1 \(grey\) or 3 \(RGB\)/],
+    [['--lr', '-1'], /--lr.*must be a positive number/],
+    [['--batch', '64', '--size', '32'], /fewer than one batch of 64/],
+    [['--resume', '/nonexistent/run'], /\/nonexistent\/run: not a training run/],
+  ])('%j', (args, pattern) => {
+    const r = cli(...args, '--out', join(mkdtempSync(join(tmpdir(), 'mobileutr-bad-')), 'run'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(pattern);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('an image without a mask stops training unless --skip-unpaired', async () => {
+    const { cpSync, rmSync } = await import('node:fs');
+    const data = join(mkdtempSync(join(tmpdir(), 'mobileutr-unpaired-')), 'data');
+    cpSync(SAMPLE_DATA, data, { recursive: true });
+    rmSync(join(data, 'masks', '0', 'benign_001.png'));
+    const r = cli('--data', data, '--size', '32', '--epochs', '1', '--out', join(data, '..', 'run'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/benign_001\.png: image without mask/);
+  });
+});
