@@ -1,9 +1,8 @@
 import type { SegmentationModel } from '../models/model.ts';
-import { decodeImage, resizeImage, resizePlane, type DecodedImage } from '../data/image.ts';
+import { decodeImage, type DecodedImage } from '../data/image.ts';
+import { masksFromLogits, toModelInput } from './stages.ts';
 import { NodeSession } from '../runtime/session.ts';
 import type { InferenceBackend, SessionOptions } from '../runtime/types.ts';
-import { pixelsToTensor } from './normalize.ts';
-import { logitsToMask, logitsToProbability } from './postprocess.ts';
 
 export interface Segmentation {
   /** Label map at the image's original size: 0/255 for binary models, class index for multi-class. */
@@ -44,19 +43,13 @@ export class Segmenter {
 
   /** Segments one encoded image (path or bytes). */
   async segment(image: string | Uint8Array): Promise<Segmentation> {
-    const { inChannels, size, classes } = this.model.options;
-    const original = await decodeImage(image, { grey: inChannels === 1 });
-    const resized = await resizeImage(original, size, 'linear');
-    const input = pixelsToTensor(resized.pixels, size, size, resized.channels, inChannels);
+    const o = this.model.options;
+    const original = await decodeImage(image, { grey: o.inChannels === 1 });
+    const input = await toModelInput(original, o);
     const start = performance.now();
     const logits = await this.logits(input, 1);
     const inferenceMs = performance.now() - start;
-    const plane = size * size;
-    const probability = await resizePlane(logitsToProbability(logits, classes, plane), size, size, original.width, original.height, 'linear');
-    const mask =
-      classes === 1
-        ? probability.map((p) => (p >= 128 ? 255 : 0))
-        : await resizePlane(logitsToMask(logits, classes, plane), size, size, original.width, original.height, 'nearest');
+    const { mask, probability } = await masksFromLogits(logits, o, original.width, original.height);
     return { mask, probability, width: original.width, height: original.height, inferenceMs, image: original };
   }
 

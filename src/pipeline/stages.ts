@@ -1,5 +1,5 @@
 import type { ResolvedModelOptions } from '../models/model.ts';
-import { decodeImage, resizeImage, resizePlane } from '../data/image.ts';
+import { decodeImage, resizeImage, resizePlane, type DecodedImage } from '../data/image.ts';
 import { pixelsToTensor } from './normalize.ts';
 import { logitsToMask, logitsToProbability } from './postprocess.ts';
 
@@ -16,16 +16,21 @@ export interface PreparedImage {
   height: number;
 }
 
-/** Decodes an encoded image, resizes it to the model's input (bilinear) and normalises it. */
+/** A decoded image resized to the model's input (bilinear) and normalised: float32 CHW [inChannels, size, size]. */
+export async function toModelInput(original: DecodedImage, options: Pick<ResolvedModelOptions, 'inChannels' | 'size'>): Promise<Float32Array> {
+  const { inChannels, size } = options;
+  const resized = await resizeImage(original, size, 'linear');
+  return pixelsToTensor(resized.pixels, size, size, resized.channels, inChannels);
+}
+
+/** Decodes an encoded image (grey for 1-channel models) and prepares the model input; keeps only its size. */
 export async function prepareImage(
   image: string | Uint8Array,
   options: Pick<ResolvedModelOptions, 'inChannels' | 'size'>,
   label?: string,
 ): Promise<PreparedImage> {
-  const { inChannels, size } = options;
-  const original = await decodeImage(image, { grey: inChannels === 1, label });
-  const resized = await resizeImage(original, size, 'linear');
-  return { input: pixelsToTensor(resized.pixels, size, size, resized.channels, inChannels), width: original.width, height: original.height };
+  const original = await decodeImage(image, { grey: options.inChannels === 1, label });
+  return { input: await toModelInput(original, options), width: original.width, height: original.height };
 }
 
 /** Logits [classes, size, size] of one image -> mask (0/255 binary, class index multi-class) and probability at width×height. */
