@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDataset, type Finding } from '../../src/data/check.ts';
-import { pngBomb, writePng } from './png.ts';
+import { pngBomb, writePng } from '../support/png.ts';
 import { cli, diskPng, expectCleanFailure, goodDataset, maskPng, put, tempDir } from './support.ts';
 
 const W = 40;

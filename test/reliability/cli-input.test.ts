@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pngBomb, writePng } from './png.ts';
+import { pngBomb, writePng } from '../support/png.ts';
 import { cli, cliAll, diskPng, expectCleanFailure, goodDataset, maskPng, put, tempDir } from './support.ts';
 
 let dir: string;

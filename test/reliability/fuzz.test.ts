@@ -12,7 +12,7 @@ import { readSplitFile } from '../../src/data/split.ts';
 import { UserError } from '../../src/errors.ts';
 import { encodeSafetensors, parseSafetensors, readSafetensorsFile, toFloat32 } from '../../src/io/safetensors.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { crc32, writePng } from './png.ts';
+import { crc32, writePng } from '../support/png.ts';
 import { diskPixels, tempDir } from './support.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240601);

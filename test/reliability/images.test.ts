@@ -7,7 +7,7 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { decodeImage, imageSize, MAX_IMAGE_PIXELS, readImageHeader } from '../../src/data/image.ts';
 import { binarizeMask, loadSample } from '../../src/data/samples.ts';
 import { UserError } from '../../src/errors.ts';
-import { jpegBomb, pngBomb, tiffBomb, webpBomb, writePng } from './png.ts';
+import { jpegBomb, pngBomb, tiffBomb, webpBomb, writePng } from '../support/png.ts';
 import { put, tempDir } from './support.ts';
 
 const pixels = async (png: Uint8Array, grey: boolean) => Array.from((await decodeImage(png, { grey })).pixels);

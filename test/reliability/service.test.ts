@@ -9,7 +9,7 @@ import { formatSoak, runSoak } from '../../bench/soak.ts';
 import { UserError } from '../../src/errors.ts';
 import { createModel } from '../../src/models/model.ts';
 import { buildServer } from '../../src/server/app.ts';
-import { jpegBomb, pngBomb, tiffBomb, webpBomb } from './png.ts';
+import { jpegBomb, pngBomb, tiffBomb, webpBomb } from '../support/png.ts';
 import { BIN, diskPng, sleep } from './support.ts';
 
 const TIMEOUT_MS = 2000;

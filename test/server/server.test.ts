@@ -6,17 +6,9 @@ import { Segmenter } from '../../src/pipeline/segmenter.ts';
 import { maskArea } from '../../src/server/app.ts';
 import { WorkerPool } from '../../src/server/worker-pool.ts';
 import { diskPng, maskPixels, postImage, sleep, slowRunner, start, testModel, waitForHealth, type Running } from './support.ts';
+import { crc32 } from '../support/png.ts';
 
 const NO_STACK = /\n\s+at |node_modules|\.ts:\d+/;
-
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
 
 /** A valid small PNG whose header claims width×height (a "PNG bomb" header). */
 async function pngClaiming(width: number, height: number): Promise<Buffer> {
