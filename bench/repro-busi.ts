@@ -56,7 +56,9 @@ const result = await runTraining(runDir, config, {
       `epoch ${r.epoch}/${epochs}  loss ${r.train_loss.toFixed(4)}  val IoU ${((r.val_iou ?? NaN) * 100).toFixed(2)}  best ${((best?.iou ?? NaN) * 100).toFixed(2)} (epoch ${best?.epoch})  ${r.images_per_s.toFixed(1)} img/s  ${((performance.now() - started) / 60000).toFixed(1)} min`,
     ),
 });
-const wallMinutes = (performance.now() - started) / 60000;
+// with --reuse the run may have trained in an earlier invocation: report the epochs' own recorded time then
+const trainedMinutes = result.position.history.reduce((t, r) => t + r.seconds, 0) / 60;
+const wallMinutes = Math.max((performance.now() - started) / 60000, trainedMinutes);
 
 // the paper reports the best-validation checkpoint, evaluated on the same split
 const ds = await scanDataset(o.data);
