@@ -61,13 +61,7 @@ export class BatchLoader {
     ids: readonly string[],
     o: { batch: number; rng?: Rng; augment?: boolean; dropLast?: boolean; skip?: number },
   ): AsyncGenerator<Batch> {
-    const order = [...ids];
-    if (o.rng) {
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = o.rng.int(i + 1);
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
-    }
+    const order = o.rng ? o.rng.shuffle([...ids]) : [...ids];
     const groups: string[][] = [];
     for (let i = 0; i < order.length; i += o.batch) {
       const g = order.slice(i, i + o.batch);

@@ -86,17 +86,16 @@ function distanceTransform(set: Uint8Array, width: number, height: number): Floa
   return d;
 }
 
-/** Pixels of a mask that touch the background (4-neighbourhood) or the image border. */
+/** Whether pixel `i` of a w×h mask is foreground touching the background (4-neighbourhood) or the image border. */
+export function isBoundaryPixel(mask: Uint8Array, w: number, h: number, i: number): boolean {
+  if (!mask[i]) return false;
+  const x = i % w;
+  const y = (i - x) / w;
+  return x === 0 || y === 0 || x === w - 1 || y === h - 1 || !mask[i - 1] || !mask[i + 1] || !mask[i - w] || !mask[i + w];
+}
+
 function boundary(mask: Uint8Array, width: number, height: number): Uint8Array {
-  const b = new Uint8Array(mask.length);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      if (!mask[i]) continue;
-      const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1;
-      b[i] = edge || !mask[i - 1] || !mask[i + 1] || !mask[i - width] || !mask[i + width] ? 1 : 0;
-    }
-  return b;
+  return mask.map((_, i) => (isBoundaryPixel(mask, width, height, i) ? 1 : 0));
 }
 
 /** HD95 as MedPy computes it: the 95th percentile of both directed surface-distance sets pooled. */

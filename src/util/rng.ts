@@ -43,6 +43,15 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
+  /** Shuffles `items` in place (Fisher-Yates, from the last element down) and returns it. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
+
   /** Standard normal (Box-Muller). */
   normal(): number {
     const u = 1 - this.next();

@@ -10,10 +10,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage, imageSize } from '../../src/data/image.ts';
 import { readSplitFile } from '../../src/data/split.ts';
 import { UserError } from '../../src/errors.ts';
-import { encodeSafetensors, parseSafetensors, readSafetensorsFile, toFloat32 } from '../../src/io/safetensors.ts';
+import { encodeSafetensors, parseSafetensors, readSafetensorsFile, toFloat32, type SafetensorsFile } from '../../src/io/safetensors.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { crc32, writePng } from '../support/png.ts';
 import { diskPixels, tempDir } from './support.ts';
+
+/** 'parsed' when every tensor of the file converts, 'refused' on a UserError; any other error fails the test. */
+const outcome = (file: Promise<SafetensorsFile>): Promise<'parsed' | 'refused'> =>
+  file.then(
+    (f) => {
+      for (const t of f.tensors.values()) toFloat32(t);
+      return 'parsed' as const;
+    },
+    (e: unknown) => {
+      if (!(e instanceof UserError)) throw e;
+      return 'refused' as const;
+    },
+  );
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240601);
 const CASES = Number(process.env.FUZZ_CASES ?? 300);
@@ -281,28 +294,8 @@ describe('fuzz', () => {
     const o = await fuzz('safetensors', [small, other], { ...generic, ...structural, ...structural }, async (bytes, i) => {
       const path = join(dir, `f${i}.safetensors`);
       writeFileSync(path, bytes);
-      const inMemory = await Promise.resolve()
-        .then(() => parseSafetensors(bytes, path))
-        .then(
-          (f) => {
-            for (const t of f.tensors.values()) toFloat32(t);
-            return 'parsed';
-          },
-          (e: unknown) => {
-            if (!(e instanceof UserError)) throw e;
-            return 'refused';
-          },
-        );
-      const fromFile = await readSafetensorsFile(path).then(
-        (f) => {
-          for (const t of f.tensors.values()) toFloat32(t);
-          return 'parsed';
-        },
-        (e: unknown) => {
-          if (!(e instanceof UserError)) throw e;
-          return 'refused';
-        },
-      );
+      const inMemory = await outcome(Promise.resolve().then(() => parseSafetensors(bytes, path)));
+      const fromFile = await outcome(readSafetensorsFile(path));
       // the file reader has a lower header limit (16 MiB vs 100 MiB) but no fuzzed file reaches it
       if (inMemory !== fromFile) throw new Error(`parseSafetensors ${inMemory} but readSafetensorsFile ${fromFile}`);
       if (fromFile === 'refused') throw new UserError('refused');
