@@ -1,85 +1,155 @@
-// Training throughput of MobileUtr (batch 8, 256x256) with 1 and 2 threads, against PyTorch's CPU training.
-//   npx tsx bench/train.ts [--model mobileutr] [--size 256] [--batch 8] [--threads 1,2] [--iters 5] [--warmup 1] [--no-torch]
-import { execFileSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
+// Training speed: for each model configuration and thread count, in the same run,
+//   - our inference forward at the training batch (the exported graph) and our training step (forward, loss,
+//     backward, SGD update: one session.run), and their ratio (the target: a step costs at most 4 forwards);
+//   - PyTorch's training step on the same network (bench/torch/bench.py), and ours/PyTorch;
+//   - peak RSS of each side's process.
+// Each measurement runs in a child process of its own, so peak RSS belongs to that configuration alone.
+//   npm run bench:train -- [--configs mobileutr@256,mobileutr@128,mobileutr-l@256] [--batch 8] [--threads 1,2]
+//                          [--iters 5] [--warmup 2] [--no-torch] [--profile] [--top 25]
+// --profile adds ONNX Runtime's per-node profile of the forward and of the training graph (time per op type,
+// per phase and the slowest nodes), for the first configuration.
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import { createModel } from '../src/models/model.ts';
+import { NodeSession } from '../src/runtime/session.ts';
+import type { Tensor } from '../src/runtime/types.ts';
 import { createTrainer } from '../src/train/trainer.ts';
 import { Rng } from '../src/util/rng.ts';
+import { printProfile, readProfile } from './profile.ts';
+import { runTorch, torchAvailable } from './torch-reference.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'mobileutr' },
-    size: { type: 'string', default: '256' },
-    batch: { type: 'string', default: '8' },
-    threads: { type: 'string', default: '1,2' },
-    iters: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
-    'no-torch': { type: 'boolean', default: false },
-  },
-});
-const size = Number(a.size);
-const batch = Number(a.batch);
-const iters = Number(a.iters);
-const warmup = Number(a.warmup);
-const threadList = a.threads!.split(',').map(Number);
+const opts = new Command()
+  .option('--configs <list>', 'model@size, comma-separated', 'mobileutr@256,mobileutr@128,mobileutr-l@256')
+  .option('--batch <n>', 'batch size', '8')
+  .option('--threads <list>', 'comma-separated thread counts', '1,2')
+  .option('--iters <n>', 'timed steps (median)', '5')
+  .option('--warmup <n>', 'untimed steps first', '2')
+  .option('--no-torch', 'skip the PyTorch reference')
+  .option('--profile', 'print ONNX Runtime per-node profiles of the forward and the training step')
+  .option('--top <n>', 'rows per profile table', '25')
+  .option('--child <json>', 'internal: one measurement, printed as JSON')
+  .parse()
+  .opts();
+
+interface Job {
+  model: string;
+  size: number;
+  batch: number;
+  threads: number;
+  iters: number;
+  warmup: number;
+  profile: boolean;
+  top: number;
+}
+
+interface Measured {
+  forwardMs: number;
+  stepMs: number;
+  firstStepS: number;
+  loss: [number, number];
+  trainRssMb: number;
+}
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[xs.length >> 1]!;
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
 
-/** The same fixed random input and binary target as bench/torch/bench.py (not the same numbers: a different RNG). */
-function data(classes: number) {
-  const rng = new Rng(41);
-  const images = Float32Array.from({ length: batch * 3 * size * size }, () => rng.normal());
-  const targets = Float32Array.from({ length: batch * classes * size * size }, () => (rng.next() > 0.5 ? 1 : 0));
-  return { images: { data: images, dims: [batch, 3, size, size] }, targets: { data: targets, dims: [batch, classes, size, size] } };
+async function timed(iters: number, warmup: number, fn: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return median(times);
 }
 
-async function ours(threads: number) {
-  const model = createModel(a.model!, { size });
-  const trainer = createTrainer(model, { threads });
-  const { images, targets } = data(model.options.classes);
+/** One configuration, in this process: training first (peak RSS is read before the forward adds to it). */
+async function measure(job: Job): Promise<Measured> {
+  const model = createModel(job.model, { size: job.size });
+  const { inChannels, classes } = model.options;
+  const rng = new Rng(41);
+  const images: Tensor = { data: Float32Array.from({ length: job.batch * inChannels * job.size ** 2 }, () => rng.normal()), dims: [job.batch, inChannels, job.size, job.size] };
+  const targets: Tensor = { data: Float32Array.from({ length: job.batch * classes * job.size ** 2 }, () => (rng.next() > 0.5 ? 1 : 0)), dims: [job.batch, classes, job.size, job.size] };
+  const trainPrefix = join(tmpdir(), `mobileutr-train-profile-${process.pid}-`);
+  let profiled: NodeSession | undefined;
+  const trainer = createTrainer(model, {
+    threads: job.threads,
+    backend: async (bytes, o) => (profiled = await NodeSession.create(bytes, { ...o, ...(job.profile ? { profilePrefix: trainPrefix } : {}) })),
+  });
   const t0 = performance.now();
   const first = await trainer.step(images, targets, 0.01);
-  const firstMs = performance.now() - t0;
-  for (let i = 1; i < warmup; i++) await trainer.step(images, targets, 0.01);
-  const times: number[] = [];
+  const firstStepS = (performance.now() - t0) / 1000;
   let last = first;
-  for (let i = 0; i < iters; i++) {
-    const s = performance.now();
-    last = await trainer.step(images, targets, 0.01);
-    times.push(performance.now() - s);
-  }
+  const stepMs = await timed(job.iters, Math.max(0, job.warmup - 1), async () => (last = await trainer.step(images, targets, 0.01)));
+  const trainRssMb = peakRssMb();
+  if (job.profile) profiled!.endProfiling();
   await trainer.release();
-  const ms = median(times);
-  return { ms, ips: (batch * 1000) / ms, firstMs, loss: [first.loss, last.loss], gradNorm: last.gradNorm };
+
+  const forwardPrefix = join(tmpdir(), `mobileutr-forward-profile-${process.pid}-`);
+  const session = await NodeSession.create(model.toOnnx(), { threads: job.threads, ...(job.profile ? { profilePrefix: forwardPrefix } : {}) });
+  const forwardMs = await timed(job.iters, job.warmup, () => session.run({ input: images }));
+  if (job.profile) session.endProfiling();
+  await session.release();
+  if (job.profile) {
+    const label = `${job.model} ${job.size}² batch ${job.batch}, ${job.threads} thread(s)`;
+    printProfile(`forward (inference graph), ${label}`, readProfile(forwardPrefix, job.warmup), job.top);
+    printProfile(`training step, ${label}`, readProfile(trainPrefix, job.warmup), job.top);
+  }
+  return { forwardMs, stepMs, firstStepS, loss: [first.loss, last.loss], trainRssMb };
 }
 
-function torch(threads: number): { ips: number; ms: number; rss: number } | string {
-  if (a['no-torch']) return 'skipped (--no-torch)';
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-  } catch {
-    return 'skipped (/usr/bin/python3 cannot import torch)';
-  }
-  const args = ['bench/torch/bench.py', 'train', '--model', a.model!, '--size', String(size), '--batch', String(batch), '--threads', String(threads), '--iters', String(iters), '--warmup', String(warmup)];
-  try {
-    const line = execFileSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
-    const r = JSON.parse(line) as { images_per_s: number; ms_per_step_median: number; peak_rss_mb: number };
-    return { ips: r.images_per_s, ms: r.ms_per_step_median, rss: r.peak_rss_mb };
-  } catch (e) {
-    return `skipped (bench/torch/bench.py failed: ${(e as Error).message.split('\n')[0]})`;
-  }
+if (opts.child) {
+  const r = await measure(JSON.parse(opts.child) as Job);
+  console.log(`RESULT ${JSON.stringify(r)}`);
+  process.exit(0);
 }
 
-console.log(`training ${a.model} batch ${batch} ${size}x${size}, median of ${iters} steps after ${warmup} warm-up`);
-for (const threads of threadList) {
-  const r = await ours(threads);
-  console.log(
-    `ours  threads ${threads}: ${r.ips.toFixed(2)} img/s (${r.ms.toFixed(0)} ms/step; first step incl. graph build + session ${(r.firstMs / 1000).toFixed(1)} s; ` +
-      `loss ${r.loss[0]!.toFixed(4)} -> ${r.loss[1]!.toFixed(4)}; peak RSS so far ${peakRssMb().toFixed(0)} MB)`,
-  );
-  const t = torch(threads);
-  if (typeof t === 'string') console.log(`torch threads ${threads}: comparison ${t}`);
-  else console.log(`torch threads ${threads}: ${t.ips.toFixed(2)} img/s (${t.ms.toFixed(0)} ms/step, peak RSS ${t.rss.toFixed(0)} MB) -> ratio ours/torch ${(r.ips / t.ips).toFixed(2)}x`);
+function child(job: Job): Measured {
+  const script = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(job)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`measurement ${JSON.stringify(job)} failed (exit ${r.status})`);
+  const lines = r.stdout.trim().split('\n');
+  for (const l of lines) if (!l.startsWith('RESULT ')) console.log(l);
+  return JSON.parse(lines.find((l) => l.startsWith('RESULT '))!.slice(7)) as Measured;
 }
-console.log(`peak RSS (this process) ${peakRssMb().toFixed(0)} MB`);
+
+const batch = Number(opts.batch);
+const useTorch = opts.torch && torchAvailable();
+const configs = String(opts.configs).split(',').map((c) => {
+  const [model, size] = c.split('@');
+  return { model: model!, size: Number(size ?? 256) };
+});
+console.log(`training step vs inference forward, batch ${batch}, median of ${opts.iters} after ${opts.warmup} warm-up; PyTorch: ${useTorch ? 'yes' : 'skipped'}`);
+const header = ['config', 'thr', 'fwd ms', 'step ms', 'step/fwd', 'ours img/s', 'torch img/s', 'ours/torch', 'RSS ours MB', 'RSS torch MB'];
+const rows: string[][] = [];
+configs.forEach(({ model, size }, ci) => {
+  for (const threads of String(opts.threads).split(',').map(Number)) {
+    const job: Job = { model, size, batch, threads, iters: Number(opts.iters), warmup: Number(opts.warmup), profile: Boolean(opts.profile) && ci === 0, top: Number(opts.top) };
+    const r = child(job);
+    const torch = useTorch
+      ? runTorch(['train', '--model', model, '--size', String(size), '--batch', String(batch), '--threads', String(threads), '--iters', String(job.iters), '--warmup', String(job.warmup)])
+      : undefined;
+    const ours = (batch * 1000) / r.stepMs;
+    const row = [
+      `${model}@${size}`,
+      String(threads),
+      r.forwardMs.toFixed(0),
+      r.stepMs.toFixed(0),
+      (r.stepMs / r.forwardMs).toFixed(2),
+      ours.toFixed(2),
+      torch ? torch.images_per_s!.toFixed(2) : '-',
+      torch ? `${(ours / torch.images_per_s!).toFixed(2)}x` : '-',
+      r.trainRssMb.toFixed(0),
+      torch ? torch.peak_rss_mb!.toFixed(0) : '-',
+    ];
+    rows.push(row);
+    console.log(`${row.join('  ')}   (first step incl. graph build ${r.firstStepS.toFixed(1)} s; loss ${r.loss[0].toFixed(4)} -> ${r.loss[1].toFixed(4)})`);
+  }
+});
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+console.log(`\n${header.map((h, i) => h.padStart(widths[i]!)).join('  ')}`);
+for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));

@@ -11,6 +11,7 @@ function ortOptions(o: SessionOptions): ort.InferenceSession.SessionOptions {
     graphOptimizationLevel: o.optimization ?? 'all',
     executionMode: 'sequential',
     enableMemPattern: o.memoryPattern ?? true,
+    ...(o.profilePrefix ? { enableProfiling: true, profileFilePrefix: o.profilePrefix } : {}),
     extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
   };
 }
@@ -38,6 +39,11 @@ export class NodeSession implements InferenceBackend {
     const out: TensorMap = {};
     for (const [name, t] of Object.entries(result)) out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
     return out;
+  }
+
+  /** Stops profiling (sessions created with `profilePrefix`); ORT writes the trace file. */
+  endProfiling(): void {
+    this.session.endProfiling();
   }
 
   async release(): Promise<void> {

@@ -17,6 +17,8 @@ export interface SessionOptions {
    * at batch 8, 256x256 peaks at 6.1 GB instead of 3.6 GB RSS, at the same speed (ORT 1.30).
    */
   memoryPattern?: boolean;
+  /** Write ONNX Runtime's per-node profile (Chrome trace JSON) to files starting with this path (benchmarks). */
+  profilePrefix?: string;
 }
 
 /** What the pipeline needs from a runtime: ONNX Runtime on Node or in the browser. */
