@@ -91,12 +91,20 @@ interface FileResult {
   ok: boolean;
 }
 
+/** What decoding did with a TIFF whose photometric tag says grey but whose samples are RGB (see ImageHeader). */
+function greyTiffFinding(path: string, header: ImageHeader): Finding[] {
+  if (!header.greyTiffWithColourSamples) return [];
+  const message = `TIFF tagged grey (PhotometricInterpretation min-is-black) stores ${header.channels} samples per pixel: decoded as RGB from its stored samples (a reader that trusts the tag sees only the first one, as grey)`;
+  return [{ severity: 'warning', path, message }];
+}
+
 async function checkImage(path: string): Promise<FileResult> {
   const findings: Finding[] = [];
   try {
     const bytes = await readImageFile(path);
     const header = await readImageHeader(bytes, { label: path });
     await decodeImage(bytes, { label: path }); // every pixel: truncation and corruption show here
+    findings.push(...greyTiffFinding(path, header));
     return { header, sha1: createHash('sha1').update(bytes).digest('hex'), findings, ok: true };
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
@@ -123,6 +131,7 @@ async function checkMask(path: string, image: ImageHeader | undefined, size: num
       return { header, findings, ok: false };
     }
     const grey = await decodeImage(bytes, { label: path, grey: true });
+    findings.push(...greyTiffFinding(path, header));
     const histogram = new Uint32Array(256);
     for (const v of grey.pixels) histogram[v]!++;
     const total = grey.pixels.length;

@@ -1,7 +1,8 @@
 import { stat, readFile } from 'node:fs/promises';
 import bmp from 'bmp-js';
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { UserError } from '../errors.ts';
+import { resizeLinearCv2, resizeNearestCv2, type ResizeMode } from './resize.ts';
 
 /**
  * Images larger than this many pixels are refused from their header, before anything is decoded (decompression
@@ -36,6 +37,44 @@ export interface ImageHeader {
   bits: 8 | 16;
   palette: boolean;
   hasAlpha: boolean;
+  /**
+   * A TIFF whose PhotometricInterpretation says grey (min-is-black) but which stores 3 or more samples per pixel
+   * that are not declared as extra samples (as some public endoscopy datasets ship): the samples are RGB, and
+   * `decodeImage` decodes them as such. libvips alone reads band 0 as grey and the others as alpha.
+   */
+  greyTiffWithColourSamples: boolean;
+}
+
+/** What the first IFD of a classic TIFF says about its samples; undefined for other files and unreadable IFDs. */
+export function tiffSampleLayout(bytes: Uint8Array): { photometric: number; samplesPerPixel: number; extraSamples: number } | undefined {
+  if (bytes.length < 8) return undefined;
+  const le = bytes[0] === 0x49 && bytes[1] === 0x49;
+  if (!le && !(bytes[0] === 0x4d && bytes[1] === 0x4d)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint16(2, le) !== 42) return undefined; // BigTIFF (43) and others: not looked at
+  const ifd = view.getUint32(4, le);
+  if (ifd + 2 > bytes.length) return undefined;
+  const entries = view.getUint16(ifd, le);
+  if (ifd + 2 + entries * 12 > bytes.length) return undefined;
+  let photometric = -1;
+  let samplesPerPixel = 1;
+  let extraSamples = 0;
+  for (let i = 0; i < entries; i++) {
+    const e = ifd + 2 + i * 12;
+    const tag = view.getUint16(e, le);
+    const type = view.getUint16(e + 2, le);
+    const value = type === 3 ? view.getUint16(e + 8, le) : type === 4 ? view.getUint32(e + 8, le) : -1;
+    if (tag === 262) photometric = value;
+    else if (tag === 277) samplesPerPixel = value;
+    else if (tag === 338) extraSamples = view.getUint32(e + 4, le);
+  }
+  return { photometric, samplesPerPixel, extraSamples };
+}
+
+/** Min-is-black with at least 3 samples that the ExtraSamples tag does not account for: stored RGB (see ImageHeader). */
+function isGreyTiffWithColourSamples(bytes: Uint8Array): boolean {
+  const t = tiffSampleLayout(bytes);
+  return t !== undefined && t.photometric === 1 && t.samplesPerPixel >= 3 && t.samplesPerPixel - t.extraSamples >= 3;
 }
 
 const fmtPixels = (n: number) => n.toLocaleString('en-US');
@@ -125,6 +164,7 @@ async function headerOf(bytes: Uint8Array, label: string, maxPixels: number): Pr
   const format = String(meta.format ?? 'unknown');
   if (!(IMAGE_FORMATS as readonly string[]).includes(format))
     throw new UserError(`${label}: unsupported image format "${format}"; use ${IMAGE_FORMATS.map((f) => f.toUpperCase()).join(', ')}`);
+  const greyTiffWithColourSamples = format === 'tiff' && isGreyTiffWithColourSamples(bytes);
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
   if (!width || !height) throw new UserError(`${label}: not a readable image (no size in its header)`);
@@ -139,7 +179,9 @@ async function headerOf(bytes: Uint8Array, label: string, maxPixels: number): Pr
     channels: meta.channels ?? 0,
     bits: meta.depth === 'ushort' ? 16 : 8,
     palette: Boolean(meta.isPalette),
-    hasAlpha: Boolean(meta.hasAlpha),
+    // libvips takes the undeclared samples of a grey TIFF for alpha
+    hasAlpha: greyTiffWithColourSamples ? (meta.channels ?? 0) > 3 : Boolean(meta.hasAlpha),
+    greyTiffWithColourSamples,
   };
 }
 
@@ -159,34 +201,73 @@ function to8bit(data: Buffer): Uint8Array {
 }
 
 /**
+ * The stored samples 0-2 of a grey TIFF with colour samples ({@link ImageHeader.greyTiffWithColourSamples}) as an
+ * 8-bit RGB sharp pipeline, EXIF orientation applied. sharp has no way to read the bands of a grey image as they are
+ * (`extractChannel` and every colourspace conversion collapse it to its first band), but libvips' conversion to
+ * sRGB converts band 0 and passes the other bands through unchanged: bands [s0, s0, s0, s1, s2, ...].
+ */
+async function storedRgbOfGreyTiff(bytes: Uint8Array, maxPixels: number, wide: boolean): Promise<Sharp> {
+  const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+    .rotate()
+    .toColourspace(wide ? 'rgb16' : 'srgb')
+    .raw({ depth: wide ? 'ushort' : 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const samples = wide ? to8bit(data) : data;
+  const bands = info.channels;
+  if (bands < 5) throw new Error(`decoder returned ${bands} bands for a grey TIFF with colour samples`);
+  const n = info.width * info.height;
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    rgb[i * 3] = samples[i * bands]!;
+    rgb[i * 3 + 1] = samples[i * bands + 3]!;
+    rgb[i * 3 + 2] = samples[i * bands + 4]!;
+  }
+  return sharp(rgb, { raw: { width: info.width, height: info.height, channels: 3 } });
+}
+
+/**
  * Decodes PNG/JPEG/WebP/TIFF to 8-bit RGB (or grey with `grey`), optionally resized to size×size.
- * `kernel` is 'linear' for images and 'nearest' for masks. The header is checked first ({@link readImageHeader}):
- * an image over `maxPixels` is refused before any pixel is decoded. 16-bit images are processed at 16 bits and
- * rounded to 8 at the end (v * 255 / 65535); palette images give their palette's colours; alpha is dropped.
+ * `kernel` is 'linear' for images and 'nearest' for masks; `resize` is 'cv2' (default: OpenCV's INTER_LINEAR and
+ * INTER_NEAREST, see resize.ts) or 'antialias' (sharp's kernels, run at the decoding bit depth). The header is
+ * checked first ({@link readImageHeader}): an image over `maxPixels` is refused before any pixel is decoded. 16-bit
+ * images are processed at 16 bits and rounded to 8 at the end (v * 255 / 65535); palette images give their
+ * palette's colours; alpha is dropped. A grey TIFF with colour samples gives its stored RGB samples
+ * ({@link ImageHeader.greyTiffWithColourSamples}; 16-bit ones are rounded to 8 bits before anything else).
  * Every failure (missing, empty, truncated, corrupt, unsupported, too large) is a UserError naming the file.
  */
 export async function decodeImage(
   source: string | Uint8Array,
-  o: { grey?: boolean; size?: number; kernel?: 'linear' | 'nearest'; label?: string; maxPixels?: number } = {},
+  o: { grey?: boolean; size?: number; kernel?: 'linear' | 'nearest'; resize?: ResizeMode; label?: string; maxPixels?: number } = {},
 ): Promise<DecodedImage> {
   const label = o.label ?? (typeof source === 'string' ? source : 'image');
   const bytes = await bytesOf(source, label);
   const maxPixels = o.maxPixels ?? MAX_IMAGE_PIXELS;
   const header = await headerOf(bytes, label, maxPixels);
-  const wide = header.bits === 16;
+  const colourTiff = header.greyTiffWithColourSamples;
+  const wide = header.bits === 16 && !colourTiff;
+  const kernel = o.kernel === 'nearest' ? 'nearest' : 'linear';
+  let decoded: DecodedImage;
   try {
-    let pipeline = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate();
+    let pipeline = colourTiff ? await storedRgbOfGreyTiff(bytes, maxPixels, header.bits === 16) : sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' }).rotate();
     pipeline = pipeline.removeAlpha().toColourspace(o.grey ? (wide ? 'grey16' : 'b-w') : wide ? 'rgb16' : 'srgb');
-    if (o.size) pipeline = pipeline.resize(o.size, o.size, { fit: 'fill', kernel: o.kernel === 'nearest' ? 'nearest' : 'linear' });
+    if (o.size && o.resize === 'antialias') pipeline = pipeline.resize(o.size, o.size, { fit: 'fill', kernel });
     const { data, info } = await pipeline.raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
     const pixels = wide ? to8bit(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (info.channels !== (o.grey ? 1 : 3) || pixels.length !== info.width * info.height * info.channels)
       throw new Error(`decoder returned ${info.channels} channels, ${pixels.length} samples for ${info.width}x${info.height}`);
-    return { pixels, width: info.width, height: info.height, channels: info.channels };
+    decoded = { pixels, width: info.width, height: info.height, channels: info.channels };
   } catch (e) {
     const why = (e as Error).message.split('\n')[0]!.trim().replace(/:$/, '');
     throw new UserError(`${label}: not a readable image (${!why || /^unknown error$/i.test(why) ? 'corrupt or truncated image data' : why})`);
   }
+  return o.size && o.resize !== 'antialias' ? resizeDecoded(decoded, o.size, kernel) : decoded;
+}
+
+/** OpenCV's resize of decoded pixels to size×size (INTER_LINEAR or INTER_NEAREST). */
+function resizeDecoded(img: DecodedImage, size: number, kernel: 'linear' | 'nearest'): DecodedImage {
+  if (img.width === size && img.height === size) return img;
+  const resize = kernel === 'nearest' ? resizeNearestCv2 : resizeLinearCv2;
+  return { pixels: resize(img.pixels, img.width, img.height, img.channels, size, size), width: size, height: size, channels: img.channels };
 }
 
 /** Encodes 8-bit pixels as PNG. */
@@ -194,9 +275,13 @@ export async function encodePng(pixels: Uint8Array, width: number, height: numbe
   return sharp(pixels, { raw: { width, height, channels } }).png().toBuffer();
 }
 
-/** Resizes decoded pixels to size×size (bilinear for images, nearest for masks). */
-export async function resizeImage(img: DecodedImage, size: number, kernel: 'linear' | 'nearest'): Promise<DecodedImage> {
+/**
+ * Resizes decoded pixels to size×size: bilinear for images, nearest for masks, with OpenCV's arithmetic by default
+ * (`cv2`, the original protocol: resize.ts) or sharp's antialiasing kernels (`antialias`).
+ */
+export async function resizeImage(img: DecodedImage, size: number, kernel: 'linear' | 'nearest', mode: ResizeMode = 'cv2'): Promise<DecodedImage> {
   if (img.width === size && img.height === size) return img;
+  if (mode === 'cv2') return resizeDecoded(img, size, kernel);
   const raw = { width: img.width, height: img.height, channels: img.channels as 1 | 2 | 3 | 4 };
   let pipeline = sharp(img.pixels, { raw }).resize(size, size, { fit: 'fill', kernel });
   if (img.channels === 1) pipeline = pipeline.extractChannel(0); // sharp would widen grey to sRGB

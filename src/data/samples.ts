@@ -1,6 +1,7 @@
 import { UserError } from '../errors.ts';
 import type { Dataset } from './dataset.ts';
 import { decodeImage, readImageHeader, resizeImage } from './image.ts';
+import type { ResizeMode } from './resize.ts';
 
 /** One training pair at the model size: interleaved 8-bit pixels and one 0/1 plane per mask class. */
 export interface Sample {
@@ -35,20 +36,22 @@ export function binarizeMask(grey: Uint8Array, out: Uint8Array): number {
 }
 
 /**
- * Decodes and resizes one pair (bilinear image, nearest masks). A mask whose size differs from its image is a
- * UserError, found from the mask's header before it is decoded. Mask values: see {@link binarizeMask}.
+ * Decodes and resizes one pair (bilinear image, nearest masks). `resize` 'cv2' (default) is the original protocol's
+ * cv2.resize (INTER_LINEAR images, INTER_NEAREST masks: resize.ts); 'antialias' is sharp's kernels. A mask whose
+ * size differs from its image is a UserError, found from the mask's header before it is decoded. Mask values: see
+ * {@link binarizeMask}.
  */
-export async function loadSample(ds: Dataset, id: string, size: number, grey: boolean): Promise<Sample> {
+export async function loadSample(ds: Dataset, id: string, size: number, grey: boolean, resize: ResizeMode = 'cv2'): Promise<Sample> {
   const path = ds.imagePath(id);
   const original = await decodeImage(path, { grey });
-  const image = await resizeImage(original, size, 'linear');
+  const image = await resizeImage(original, size, 'linear', resize);
   const mask = new Uint8Array(ds.classes * size * size);
   for (let k = 0; k < ds.classes; k++) {
     const maskPath = ds.maskPath(id, k);
     const dims = await readImageHeader(maskPath);
     if (dims.width !== original.width || dims.height !== original.height)
       throw new UserError(`${maskPath}: mask is ${dims.width}x${dims.height} but its image is ${original.width}x${original.height}`);
-    const m = await decodeImage(maskPath, { grey: true, size, kernel: 'nearest' });
+    const m = await decodeImage(maskPath, { grey: true, size, kernel: 'nearest', resize });
     binarizeMask(m.pixels, mask.subarray(k * size * size, (k + 1) * size * size));
   }
   return { id, size, channels: image.channels, image: image.pixels, mask, classes: ds.classes };

@@ -1,5 +1,6 @@
 import type { ResolvedModelOptions } from '../models/model.ts';
 import { decodeImage, resizeImage, resizePlane, type DecodedImage } from '../data/image.ts';
+import type { ResizeMode } from '../data/resize.ts';
 import { pixelsToTensor } from './normalize.ts';
 import { logitsToMask, logitsToProbability } from './postprocess.ts';
 
@@ -16,17 +17,23 @@ export interface PreparedImage {
   height: number;
 }
 
-/** A decoded image resized to the model's input (bilinear) and normalised: float32 CHW [inChannels, size, size]. */
-export async function toModelInput(original: DecodedImage, options: Pick<ResolvedModelOptions, 'inChannels' | 'size'>): Promise<Float32Array> {
+/** How an image becomes the model input: the model's channels and size, and the resize (default 'cv2', as in training). */
+export type InputOptions = Pick<ResolvedModelOptions, 'inChannels' | 'size'> & { resize?: ResizeMode };
+
+/**
+ * A decoded image resized to the model's input and normalised: float32 CHW [inChannels, size, size]. The resize is
+ * the training one (src/data/samples.ts): cv2 INTER_LINEAR by default, sharp's antialiasing with `resize: 'antialias'`.
+ */
+export async function toModelInput(original: DecodedImage, options: InputOptions): Promise<Float32Array> {
   const { inChannels, size } = options;
-  const resized = await resizeImage(original, size, 'linear');
+  const resized = await resizeImage(original, size, 'linear', options.resize ?? 'cv2');
   return pixelsToTensor(resized.pixels, size, size, resized.channels, inChannels);
 }
 
 /** Decodes an encoded image (grey for 1-channel models) and prepares the model input; keeps only its size. */
 export async function prepareImage(
   image: string | Uint8Array,
-  options: Pick<ResolvedModelOptions, 'inChannels' | 'size'>,
+  options: InputOptions,
   label?: string,
 ): Promise<PreparedImage> {
   const original = await decodeImage(image, { grey: options.inChannels === 1, label });

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDataset, type Finding } from '../../src/data/check.ts';
 import { pngBomb, writePng } from '../support/png.ts';
+import { writeTiff } from '../support/tiff.ts';
 import { cli, diskPng, expectCleanFailure, goodDataset, maskPng, put, tempDir } from './support.ts';
 
 const W = 40;
@@ -135,6 +136,21 @@ describe('mobileutr check', () => {
     expect(r.stdout.trim()).toBe(`${clean}: 3 images, 3 masks in 1 class folder, 3 usable pairs: 0 errors, 0 warnings, 0 notes`);
     expect(sample.code, sample.stdout).toBe(0);
     expect(sample.stdout).toMatch(/44 images, 44 masks in 1 class folder, 44 usable pairs: 0 errors, 0 warnings, 4 notes/);
+  });
+
+  it('a TIFF tagged grey that stores RGB samples is decoded as RGB, with a warning naming the file', async () => {
+    const dir = await goodDataset(tempDir(), ['a']);
+    const rgb = Array.from({ length: W * H * 3 }, (_, i) => (i % 3 === 1 ? 200 : (i * 7) % 256));
+    const image = put(join(dir, 'images', 'endo.tif'), writeTiff({ width: W, height: H, samples: 3, bits: 8, photometric: 1, data: rgb }));
+    put(join(dir, 'masks', '0', 'endo.png'), await maskPng(W, H));
+    const r = await checkDataset(dir);
+    expect(r.findings.map((f) => `${f.severity}: ${f.path}: ${f.message}`)).toEqual([
+      `warning: ${image}: TIFF tagged grey (PhotometricInterpretation min-is-black) stores 3 samples per pixel: decoded as RGB from its stored samples (a reader that trusts the tag sees only the first one, as grey)`,
+    ]);
+    expect(r.usable).toBe(2);
+    const out = await cli(['check', '--data', dir]);
+    expect(out.code, out.stdout + out.stderr).toBe(0);
+    expect(out.stdout).toContain(`warning: ${image}: TIFF tagged grey`);
   });
 
   it('layout problems: an empty folder, missing images/ and masks/, a gap in class folders', async () => {
