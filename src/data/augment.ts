@@ -25,20 +25,37 @@ export function remap(s: Sample, map: PixelMap): Sample {
   return { ...s, image, mask };
 }
 
+/** One draw of the original augmentation: `k` quarter turns (0 = none), then an optional flip. */
+export interface RotateFlip {
+  /** Quarter turns, 0..3. */
+  k: number;
+  flip: 'none' | 'h' | 'v' | 'hv';
+}
+
 /**
- * The original protocol's augmentation: with p 0.5 rotate by 90° k∈{1,2,3} times; with p 0.5 flip
- * horizontally, vertically or both (uniformly). Randomness comes only from `rng`.
+ * Draws the original protocol's augmentation (albumentations 1.2.0, official main.py): `RandomRotate90()` applies
+ * with p 0.5 a rotation by k·90° with k uniform in {0,1,2,3} (k = 0 is possible: an applied rotation leaves 1/4 of
+ * those samples unrotated, so 5/8 of all samples are unrotated); then `Flip()` with p 0.5 flips horizontally,
+ * vertically or both (uniformly). The rng is consumed in this order: next, int(4) when rotating, next, int(3)
+ * when flipping.
  */
-export function randomRotateFlip(s: Sample, rng: Rng): Sample {
+export function drawRotateFlip(rng: Rng): RotateFlip {
+  const k = rng.next() < 0.5 ? rng.int(4) : 0;
+  let flip: RotateFlip['flip'] = 'none';
+  if (rng.next() < 0.5) flip = (['h', 'v', 'hv'] as const)[rng.int(3)]!;
+  return { k, flip };
+}
+
+/** Applies a drawn rotation and flip to the image and every mask plane alike. */
+export function applyRotateFlip(s: Sample, t: RotateFlip): Sample {
   let out = s;
-  if (rng.next() < 0.5) {
-    const k = 1 + rng.int(3);
-    for (let i = 0; i < k; i++) out = remap(out, rot90);
-  }
-  if (rng.next() < 0.5) {
-    const which = rng.int(3);
-    if (which !== 1) out = remap(out, flipH);
-    if (which !== 0) out = remap(out, flipV);
-  }
+  for (let i = 0; i < t.k; i++) out = remap(out, rot90);
+  if (t.flip === 'h' || t.flip === 'hv') out = remap(out, flipH);
+  if (t.flip === 'v' || t.flip === 'hv') out = remap(out, flipV);
   return out;
+}
+
+/** The original protocol's augmentation (see {@link drawRotateFlip}); randomness comes only from `rng`. */
+export function randomRotateFlip(s: Sample, rng: Rng): Sample {
+  return applyRotateFlip(s, drawRotateFlip(rng));
 }

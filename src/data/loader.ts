@@ -56,7 +56,10 @@ export class BatchLoader {
     return p;
   }
 
-  /** Batches of `ids` in order (shuffle with `rng` when given), augmented when `augment`; `skip` resumes mid-epoch. */
+  /**
+   * Batches of `ids` in order (shuffle with `rng` when given), augmented when `augment`; `skip` resumes mid-epoch.
+   * The last batch is smaller when `batch` does not divide the ids (the original `drop_last=False`), unless `dropLast`.
+   */
   async *batches(
     ids: readonly string[],
     o: { batch: number; rng?: Rng; augment?: boolean; dropLast?: boolean; skip?: number },

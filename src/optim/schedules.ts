@@ -1,4 +1,5 @@
 // Learning-rate schedules: plain functions of the optimizer step (0-based), fed to the graph's `lr` input.
+// The training loop applies them with the original timing, afterStep (below): the lr of step i is f(max(0, i − 1)).
 
 /** lr at step `step` (0-based). */
 export type Schedule = (step: number) => number;
@@ -39,3 +40,15 @@ export const cosine = (o: ScheduleOptions & { min?: number }): Schedule =>
 
 /** A constant rate after an optional linear warm-up. */
 export const constant = (o: ScheduleOptions): Schedule => withWarmup(o, () => o.base);
+
+/**
+ * The original protocol's timing (official main.py): the lr is set AFTER each optimizer step from the count of
+ * completed steps, `optimizer.step(); lr = f(iter_num); iter_num += 1`, starting from the base rate. So steps 0
+ * and 1 both run at f(0) and step i >= 1 runs at f(i − 1); f(total − 1) is never used. One rule for every
+ * schedule: the lr of step i is f(max(0, i − 1)) (with a warm-up, steps 0 and 1 both run at its start).
+ * @example const lr = afterStep(poly({ base: 0.01, total: 10 })); [lr(0), lr(1), lr(2)] // [0.01, 0.01, 0.01·0.9^0.9]
+ */
+export const afterStep =
+  (f: Schedule): Schedule =>
+  (step) =>
+    f(Math.max(0, step - 1));

@@ -14,6 +14,12 @@ export interface TrainConfig {
   val: number;
   epochs: number;
   batch: number;
+  /**
+   * Drop the last, smaller batch of each epoch (and an incomplete accumulation group). Default false, as the
+   * original `DataLoader(drop_last=False)`: BUSI's 452 training images at batch 8 give 57 steps per epoch, the
+   * last of 4 images.
+   */
+  dropLast: boolean;
   lr: number;
   optimizer: 'sgd' | 'adamw';
   momentum: number;
@@ -44,6 +50,7 @@ export const PAPER_DEFAULTS: Omit<TrainConfig, 'data' | 'classes'> = {
   val: 0.3,
   epochs: 300,
   batch: 8,
+  dropLast: false,
   lr: 0.01,
   optimizer: 'sgd',
   momentum: 0.9,

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { scanDataset, type Dataset } from '../data/dataset.ts';
 import { BatchLoader, type Batch } from '../data/loader.ts';
-import { makeSplit, readSplitFile, writeSplitFile } from '../data/split.ts';
+import { makeSplit, readRunSplit, readSplitFile, writeSplitFile } from '../data/split.ts';
 import { UserError } from '../errors.ts';
 import { evaluate } from '../eval/evaluate.ts';
 import { createModel, type SegmentationModel } from '../models/model.ts';
 import { saveWeights } from '../models/weights.ts';
 import { adamW, sgd } from '../optim/optimizers.ts';
-import { constant, cosine, poly, type Schedule } from '../optim/schedules.ts';
+import { afterStep, constant, cosine, poly, type Schedule } from '../optim/schedules.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
 import { Rng } from '../util/rng.ts';
 import { loadResume, saveResume, type RunPosition } from './checkpoint.ts';
@@ -42,7 +42,10 @@ export interface TrainRunResult {
 /** The epoch's shuffling and augmentation randomness depends only on (seed, epoch): resuming mid-run is exact. */
 const epochRng = (seed: number, epoch: number) => new Rng((seed * 1_000_003 + epoch * 7_919 + 17) >>> 0);
 
-async function splits(config: TrainConfig, ds: Dataset): Promise<{ train: string[]; val: string[] }> {
+async function splits(config: TrainConfig, ds: Dataset, runDir: string, resume: boolean): Promise<{ train: string[]; val: string[] }> {
+  // a resumed run continues on the split it was started with, never one drawn again from a folder that has changed
+  // since (new files would move validation images into training)
+  if (resume) return { train: await readRunSplit(join(runDir, 'train.txt'), ds.ids, config.data), val: await readRunSplit(join(runDir, 'val.txt'), ds.ids, config.data) };
   if (config.trainSplit || config.valSplit) {
     if (!config.trainSplit || !config.valSplit) throw new UserError('give both --split (train ids) and --val-split (validation ids), or neither');
     return { train: await readSplitFile(config.trainSplit, ds.ids), val: await readSplitFile(config.valSplit, ds.ids) };
@@ -63,9 +66,24 @@ function targetsFor(batch: Batch, maskClasses: number, modelClasses: number, pla
   return out;
 }
 
+/** The lr of every optimizer step: the schedule over epochs × steps per epoch, with the original timing (afterStep). */
 function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule {
   const o = { base: config.lr, total: Math.max(1, config.epochs * stepsPerEpoch), warmup: Math.round(config.warmupEpochs * stepsPerEpoch) };
-  return config.schedule === 'cosine' ? cosine(o) : config.schedule === 'constant' ? constant(o) : poly(o);
+  return afterStep(config.schedule === 'cosine' ? cosine(o) : config.schedule === 'constant' ? constant(o) : poly(o));
+}
+
+/**
+ * Batches (micro-batches with --accumulate) and optimizer steps per epoch. The original keeps the last, smaller
+ * batch (BUSI: 452 images, batch 8 -> 57, the last of 4) and so the last, incomplete accumulation group;
+ * `dropLast` drops both.
+ */
+export function epochPlan(images: number, batch: number, accumulate: number, dropLast: boolean): { batches: number; steps: number } {
+  if (dropLast) {
+    const steps = Math.floor(Math.floor(images / batch) / accumulate);
+    return { batches: steps * accumulate, steps };
+  }
+  const batches = Math.ceil(images / batch);
+  return { batches, steps: Math.ceil(batches / accumulate) };
 }
 
 function makeTrainer(model: SegmentationModel, config: TrainConfig): Trainer {
@@ -90,9 +108,12 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
   sharp.concurrency(Math.max(1, config.workers));
   const ds = await scanDataset(config.data);
   for (const p of ds.problems) log(`warning: ${p} (skipped)`);
-  const { train, val } = await splits(config, ds);
-  const stepsPerEpoch = Math.floor(Math.floor(train.length / config.batch) / config.accumulate);
-  if (stepsPerEpoch < 1) throw new UserError(`${train.length} training images are fewer than one batch of ${config.batch}x${config.accumulate}: lower --batch`);
+  const { train, val } = await splits(config, ds, runDir, o.resume === true);
+  // a config.json from before the option existed: that run dropped the last batch, and keeps doing so
+  const dropLast = (config.dropLast as boolean | undefined) ?? true;
+  const { batches: batchesPerEpoch, steps: stepsPerEpoch } = epochPlan(train.length, config.batch, config.accumulate, dropLast);
+  if (train.length < config.batch || stepsPerEpoch < 1)
+    throw new UserError(`${train.length} training images are fewer than one batch of ${dropLast ? `${config.batch}x${config.accumulate}` : config.batch}: lower --batch`);
   const maskClasses = ds.classes;
   if (config.classes !== (maskClasses === 1 ? 1 : maskClasses + 1))
     throw new UserError(`${config.data} has ${maskClasses} mask folder(s): the model needs ${maskClasses === 1 ? 1 : maskClasses + 1} output classes, got --classes ${config.classes}`);
@@ -120,8 +141,13 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
   const { size, inChannels, classes } = model.options;
   const plane = size * size;
   const loader = new BatchLoader(ds, { size, inChannels });
-  const batchesPerEpoch = stepsPerEpoch * config.accumulate;
   let stepsThisRun = 0;
+  const nonFinite = (what: string, where: string) => {
+    if (!config.skipNonFinite)
+      throw new UserError(`non-finite ${what} at ${where}; weights were not updated. Lower --lr, or pass --skip-nonfinite to skip such batches; resume with --resume ${runDir}`);
+    position.partial.skipped++;
+    log(`warning: skipped a batch with a non-finite ${what} at ${where}`);
+  };
   const stop = async (): Promise<TrainRunResult> => {
     await saveResume(runDir, model, trainer.exportState(), position);
     await saveWeights(model, join(runDir, 'last.safetensors'), { epoch: String(position.epoch), step: String(trainer.stepCount) });
@@ -134,7 +160,7 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
       const epoch = position.epoch + 1;
       const rng = epochRng(config.seed, epoch);
       const started = performance.now() - position.partial.seconds * 1000;
-      const batches = loader.batches(train, { batch: config.batch, rng, augment: true, dropLast: true, skip: position.batchInEpoch });
+      const batches = loader.batches(train, { batch: config.batch, rng, augment: true, dropLast, skip: position.batchInEpoch });
       for await (const batch of batches) {
         if (position.batchInEpoch >= batchesPerEpoch) break;
         const lr = schedule(trainer.stepCount);
@@ -145,11 +171,7 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
         );
         position.batchInEpoch++;
         if (result.nonFinite) {
-          const where = `epoch ${epoch}, step ${trainer.stepCount + 1} (images ${batch.ids.join(', ')})`;
-          if (!config.skipNonFinite)
-            throw new UserError(`non-finite ${Number.isFinite(result.loss) ? 'gradient' : 'loss'} at ${where}; weights were not updated. Lower --lr, or pass --skip-nonfinite to skip such batches; resume with --resume ${runDir}`);
-          position.partial.skipped++;
-          log(`warning: skipped a batch with a non-finite ${Number.isFinite(result.loss) ? 'gradient' : 'loss'} at ${where}`);
+          nonFinite(Number.isFinite(result.loss) ? 'gradient' : 'loss', `epoch ${epoch}, step ${trainer.stepCount + 1} (images ${batch.ids.join(', ')})`);
         } else {
           position.partial.lossSum += result.loss;
           position.partial.batches++;
@@ -163,12 +185,22 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
           return await stop();
         }
       }
+      // the epoch's last, incomplete accumulation group (a smaller last batch, or fewer micro-batches): applied now,
+      // averaged over its images, so that no group straddles two epochs
+      if (trainer.pendingMicroBatches > 0) {
+        const result = (await trainer.flush(schedule(trainer.stepCount)))!;
+        if (result.nonFinite) nonFinite('gradient', `epoch ${epoch}, step ${trainer.stepCount + 1} (the epoch's last accumulation group)`);
+        else position.partial.gradSum += result.gradNorm ?? 0;
+        position.partial.seconds = (performance.now() - started) / 1000;
+        if (result.applied) stepsThisRun++;
+        if (o.signal?.aborted || (o.maxSteps !== undefined && stepsThisRun >= o.maxSteps)) return await stop();
+      }
 
       const p = position.partial;
       const record: EpochRecord = {
         epoch,
         step: trainer.stepCount,
-        lr: schedule(Math.max(0, trainer.stepCount - 1)),
+        lr: schedule(Math.max(0, trainer.stepCount - 1)), // the lr of the last step taken
         train_loss: p.lossSum / Math.max(1, p.batches),
         grad_norm: p.gradSum / Math.max(1, stepsPerEpoch),
         val_iou: null,

@@ -28,6 +28,19 @@ export interface TrainerOptions {
   dropPathRate?: number;
   /** Session factory (default: onnxruntime-node via src/runtime/session.ts). */
   backend?: BackendFactory;
+  /**
+   * Tests and replays: the DropPath keep flags (0 or 1 per sample) for one mask input of the graph
+   * (`randomInputs`, e.g. `lklgl_bottleneck.0.LocalAgg.drop_mask_<n>`, in execution order), called every step.
+   * Kept samples are scaled by 1/keep as for drawn masks. Returning undefined draws the mask as usual.
+   */
+  keepMasks?: (site: DropSite, step: number) => ArrayLike<number> | undefined;
+}
+
+/** One DropPath mask input of a training graph. */
+export interface DropSite {
+  input: string;
+  shape: number[];
+  keepProb: number;
 }
 
 export interface StepResult {
@@ -40,10 +53,13 @@ export interface StepResult {
   /** Optimizer steps done so far. */
   step: number;
   /**
-   * The loss or gradient was NaN or infinite: nothing was committed (weights, optimizer state, BatchNorm
+   * The loss, the gradient, or anything the step would commit (updated weights, optimizer state, BatchNorm
+   * statistics, gradient sums) was NaN or infinite: nothing was committed (weights, optimizer state, BatchNorm
    * statistics and accumulated gradients are as before this call; a bad accumulated sum is discarded).
    */
   nonFinite: boolean;
+  /** With `nonFinite`: the first graph output found NaN or infinite (`loss`, `grad_norm_sq`, `next.<name>`). */
+  nonFiniteOutput?: string;
 }
 
 /** Everything needed to resume training exactly (weights live in the model's state_dict). */
@@ -54,6 +70,9 @@ export interface TrainerState {
   /** Optimizer state (`<slot>.<param>`) and pending gradient sums (`acc.<param>`). */
   tensors: Map<string, Float32Array>;
   rng: number[];
+  /** Weight of the pending gradient sums in units of `accUnit` images (see Trainer.flush); absent in old checkpoints. */
+  accWeight?: number;
+  accUnit?: number;
 }
 
 interface CompiledGraph {
@@ -67,6 +86,17 @@ const defaultBackend: BackendFactory = async (bytes, options) => {
 };
 
 const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
+
+/** The first of `names` in `out` holding a NaN or an infinity (x·0 is NaN exactly for those: one cheap pass). */
+function firstNonFinite(out: TensorMap, names: readonly string[]): string | undefined {
+  for (const name of names) {
+    const data = out[name]!.data;
+    let probe = 0;
+    for (let i = 0; i < data.length; i++) probe += data[i]! * 0;
+    if (probe !== 0) return name;
+  }
+  return undefined;
+}
 
 /**
  * Trains `model` in place: every optimizer step replaces the arrays in `model.weights` (parameters and BatchNorm
@@ -87,6 +117,8 @@ export class Trainer {
   private readonly backend: BackendFactory;
   private steps = 0;
   private micro = 0;
+  private accWeight = 0;
+  private accUnit = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -127,24 +159,28 @@ export class Trainer {
     const expectTarget = [batch, classes, hw, hw];
     if (images.dims.join() !== expectImage.join()) throw new Error(`images must be [${expectImage}], got [${images.dims}]`);
     if (targets.dims.join() !== expectTarget.join()) throw new Error(`targets must be [${expectTarget}], got [${targets.dims}]`);
-    if (!Number.isFinite(lr)) throw new Error(`learning rate must be finite, got ${lr}`);
+    // (fed as float32: 1e39 is finite here but infinite in the graph)
+    if (!Number.isFinite(Math.fround(lr))) throw new Error(`learning rate must be finite in float32, got ${lr}`);
 
     const fused = this.accumulate === 1;
+    if (!fused) this.rescaleAccumulated(batch);
     const { graph, session } = await this.compiled(batch, fused);
     const feeds: TensorMap = { [graph.image]: images, [graph.target]: targets };
     for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: this.weight(p.input), dims: p.shape };
     for (const s of graph.state) feeds[s.input] = { data: this.stateTensor(s.input, s.shape), dims: s.shape };
-    for (const r of graph.randomInputs) feeds[r.input] = { data: this.dropMask(r.shape, r.keepProb), dims: r.shape };
+    for (const r of graph.randomInputs) feeds[r.input] = { data: this.dropMask(r), dims: r.shape };
     if (fused) Object.assign(feeds, this.scalarFeeds(lr));
 
     const out = await session.run(feeds);
     const loss = out.loss!.data[0]!;
     const batchNorm = Math.sqrt(out.grad_norm_sq!.data[0]!);
-    if (!Number.isFinite(loss) || !Number.isFinite(batchNorm)) {
+    const committed = [...graph.buffers, ...graph.state, ...(fused ? graph.params : [])].map((t) => t.output);
+    const bad = !Number.isFinite(loss) ? 'loss' : !Number.isFinite(batchNorm) ? 'grad_norm_sq' : firstNonFinite(out, committed);
+    if (bad !== undefined) {
       // commit nothing; and since train-mode BatchNorm keeps batch statistics in session memory (ORT aliases
       // them) where 0·NaN stays NaN, a non-finite forward gets a fresh session next time
       if (!Number.isFinite(loss)) await this.evict(batch, fused);
-      return { loss, gradNorm: batchNorm, applied: false, step: this.steps, nonFinite: true };
+      return { loss, gradNorm: batchNorm, applied: false, step: this.steps, nonFinite: true, nonFiniteOutput: bad };
     }
     for (const b of graph.buffers) this.model.weights.set(b.input, out[b.output]!.data);
     for (const s of graph.state) this.state.set(s.input, out[s.output]!.data);
@@ -154,12 +190,54 @@ export class Trainer {
       return { loss, gradNorm: batchNorm, applied: true, step: this.steps, nonFinite: false };
     }
     this.micro++;
+    this.accWeight++;
     if (this.micro < this.accumulate) return { loss, applied: false, step: this.steps, nonFinite: false };
     this.micro = 0;
-    const gradNorm = await this.applyAccumulated(graph, lr);
-    if (!Number.isFinite(gradNorm)) return { loss, gradNorm, applied: false, step: this.steps, nonFinite: true };
+    const { norm: gradNorm, bad: badUpdate } = await this.applyAccumulated(graph, lr);
+    if (badUpdate !== undefined) return { loss, gradNorm, applied: false, step: this.steps, nonFinite: true, nonFiniteOutput: badUpdate };
     this.steps++;
     return { loss, gradNorm, applied: true, step: this.steps, nonFinite: false };
+  }
+
+  /** Micro-batches whose gradients are summed but not yet applied. */
+  get pendingMicroBatches(): number {
+    return this.micro;
+  }
+
+  /**
+   * Applies the pending micro-batches of an incomplete accumulation group now, at learning rate `lr` (the end of
+   * an epoch whose batches do not fill the last group); undefined when none are pending. Like a full group it
+   * averages over images: micro-batches of 8, 8 and 4 images weigh 2:2:1.
+   */
+  flush(lr: number): Promise<Omit<StepResult, 'loss'> | undefined> {
+    const run = this.queue.then(async (): Promise<Omit<StepResult, 'loss'> | undefined> => {
+      if (this.micro === 0) return undefined;
+      // (fed as float32: 1e39 is finite here but infinite in the graph)
+    if (!Number.isFinite(Math.fround(lr))) throw new Error(`learning rate must be finite in float32, got ${lr}`);
+      const { graph } = await this.compiled(this.accUnit || 1, false); // cached: it ran the last micro-batch
+      this.micro = 0;
+      const { norm: gradNorm, bad } = await this.applyAccumulated(graph, lr);
+      if (bad !== undefined) return { gradNorm, applied: false, step: this.steps, nonFinite: true, nonFiniteOutput: bad };
+      this.steps++;
+      return { gradNorm, applied: true, step: this.steps, nonFinite: false };
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The gradient sums hold Σ_j (n_j / accUnit)·g_j, with g_j the mean gradient of micro-batch j of n_j images, and
+   * accWeight = Σ_j n_j / accUnit, so sums / accWeight is the mean over the group's images (1/accumulate for equal
+   * micro-batches, as before). The gradient graph adds its micro-batch with weight 1: one of another size first
+   * rescales the sums to its own unit.
+   */
+  private rescaleAccumulated(n: number): void {
+    if (this.accUnit > 0 && this.accUnit !== n && this.accWeight > 0) {
+      const f = this.accUnit / n;
+      for (const [k, v] of this.state) if (k.startsWith('acc.')) for (let i = 0; i < v.length; i++) v[i] = v[i]! * f;
+      this.accWeight *= f;
+    }
+    this.accUnit = n;
   }
 
   /** Optimizer state and accumulators, for checkpoints. */
@@ -170,6 +248,8 @@ export class Trainer {
       optimizer: { name: this.optimizer.name, config: { ...this.optimizer.config } },
       tensors: new Map([...this.state].map(([k, v]) => [k, v.slice()])),
       rng: this.rng.getState(),
+      accWeight: this.accWeight,
+      accUnit: this.accUnit,
     };
   }
 
@@ -177,6 +257,8 @@ export class Trainer {
     if (s.optimizer.name !== this.optimizer.name) throw new Error(`checkpoint optimizer ${s.optimizer.name} does not match ${this.optimizer.name}`);
     this.steps = s.step;
     this.micro = s.micro;
+    this.accWeight = s.accWeight ?? s.micro;
+    this.accUnit = s.accUnit ?? 0;
     this.state.clear();
     for (const [k, v] of s.tensors) this.state.set(k, v.slice());
     this.rng.setState(s.rng);
@@ -226,9 +308,14 @@ export class Trainer {
     return entry;
   }
 
-  private async applyAccumulated(gradGraph: TrainingGraph, lr: number): Promise<number> {
+  /** Applies the averaged gradient sums (always discarded); commits nothing if any output is non-finite. */
+  private async applyAccumulated(gradGraph: TrainingGraph, lr: number): Promise<{ norm: number; bad?: string }> {
     const { graph, session } = await this.updateGraph(gradGraph.params);
-    const feeds: TensorMap = { ...this.scalarFeeds(lr), grad_scale: { data: Float32Array.of(1 / this.accumulate), dims: [] } };
+    // the mean over the group's images (see rescaleAccumulated)
+    const scale = 1 / this.accWeight;
+    this.accWeight = 0;
+    this.accUnit = 0;
+    const feeds: TensorMap = { ...this.scalarFeeds(lr), grad_scale: { data: Float32Array.of(scale), dims: [] } };
     for (const p of graph.params) {
       feeds[p.input] = { data: this.weight(p.input), dims: p.shape };
       const acc = `acc.${p.input}`;
@@ -238,10 +325,11 @@ export class Trainer {
     for (const s of graph.state) feeds[s.input] = { data: this.stateTensor(s.input, s.shape), dims: s.shape };
     const out = await session.run(feeds);
     const norm = Math.sqrt(out.grad_norm_sq!.data[0]!);
-    if (!Number.isFinite(norm)) return norm;
+    const bad = !Number.isFinite(norm) ? 'grad_norm_sq' : firstNonFinite(out, [...graph.params, ...graph.state].map((t) => t.output));
+    if (bad !== undefined) return { norm, bad };
     for (const p of graph.params) this.model.weights.set(p.input, out[p.output]!.data);
     for (const s of graph.state) this.state.set(s.input, out[s.output]!.data);
-    return norm;
+    return { norm };
   }
 
   private scalarFeeds(lr: number): TensorMap {
@@ -265,10 +353,16 @@ export class Trainer {
     return t;
   }
 
-  /** Per-sample DropPath mask: 0 with probability 1 − keep, else 1/keep (PyTorch's drop_path). */
-  private dropMask(shape: readonly number[], modelKeep: number): Float32Array {
-    const keep = this.options.dropPathRate === undefined ? modelKeep : 1 - this.options.dropPathRate;
-    const mask = new Float32Array(size(shape));
+  /** Per-sample DropPath mask: 0 with probability 1 − keep, else 1/keep (PyTorch's drop_path); or the given flags. */
+  private dropMask(site: DropSite): Float32Array {
+    const keep = this.options.dropPathRate === undefined ? site.keepProb : 1 - this.options.dropPathRate;
+    const mask = new Float32Array(size(site.shape));
+    const given = this.options.keepMasks?.(site, this.steps);
+    if (given) {
+      if (given.length !== mask.length) throw new Error(`keep mask for ${site.input} has ${given.length} values, expected ${mask.length}`);
+      for (let i = 0; i < mask.length; i++) mask[i] = given[i]! === 0 ? 0 : 1 / keep;
+      return mask;
+    }
     for (let i = 0; i < mask.length; i++) mask[i] = keep >= 1 ? 1 : this.rng.next() < keep ? 1 / keep : 0;
     return mask;
   }

@@ -7,7 +7,7 @@ import { randomRotateFlip } from '../../src/data/augment.ts';
 import { scanDataset } from '../../src/data/dataset.ts';
 import { BatchLoader } from '../../src/data/loader.ts';
 import type { Sample } from '../../src/data/samples.ts';
-import { makeSplit, readSplitFile } from '../../src/data/split.ts';
+import { makeSplit, readRunSplit, readSplitFile } from '../../src/data/split.ts';
 import { UserError } from '../../src/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -79,6 +79,18 @@ describe('splits', () => {
     await expect(readSplitFile(join(dir, 'bad.txt'), ids)).rejects.toThrow(/bad\.txt:2: "nope" is not an id of the dataset/);
     writeFileSync(join(dir, 'dup.txt'), 'img_001\nimg_001\n');
     await expect(readSplitFile(join(dir, 'dup.txt'), ids)).rejects.toThrow(/listed twice/);
+  });
+  it("a run's own split file: every id must still be in the data, else one error naming the first few", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-split-'));
+    writeFileSync(join(dir, 'train.txt'), `${ids.slice(0, 10).join('\n')}\n`);
+    expect(await readRunSplit(join(dir, 'train.txt'), ids, '/data')).toEqual(ids.slice(0, 10));
+    // added ids are fine (they stay out of the run), removed ones are not
+    expect(await readRunSplit(join(dir, 'train.txt'), [...ids, 'new_1'], '/data')).toHaveLength(10);
+    await expect(readRunSplit(join(dir, 'train.txt'), ids.slice(2), '/data')).rejects.toThrow(
+      `${join(dir, 'train.txt')}: 2 of the 10 ids this run was started with are no longer in /data ("img_000", "img_001")`,
+    );
+    await expect(readRunSplit(join(dir, 'train.txt'), ids.slice(7), '/data')).rejects.toThrow(/7 of the 10 .*\(first: "img_000", "img_001", "img_002", "img_003", "img_004"\)/);
+    await expect(readRunSplit(join(dir, 'none.txt'), ids, '/data')).rejects.toThrow(/none\.txt: split file not found/);
   });
 });
 

@@ -2,12 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createModel, type SegmentationModel } from '../../src/models/model.ts';
 import { decodeModel } from '../../src/ir/onnx.ts';
-import { hasFixtures, readBundle, relativeError } from '../support/fixtures.ts';
+import { describeWithFixtures, readBundle, relativeError } from '../support/fixtures.ts';
 
-const TOLERANCE = 1e-4;
+// measured 7.4e-6 (README: ORT on a correct export lands ~1e-5 away); LayerNorm eps 1e-6 instead of 1e-5 after
+// LocalProp moves the output by 9e-5, which 1e-4 would miss
+const TOLERANCE = 3e-5;
 
 function withFixtureWeights(size: number): SegmentationModel {
   const model = createModel('mobileutr', { size });
@@ -25,7 +27,7 @@ async function runExported(bytes: Uint8Array, input: { data: Float32Array; shape
   return { out, file: readFileSync(path) };
 }
 
-describe.skipIf(!hasFixtures)('parity with the PyTorch fixtures (eval mode)', () => {
+describeWithFixtures('parity with the PyTorch fixtures (eval mode)', () => {
   it('reproduces io64: the output and all 17 module outputs', async () => {
     const model = withFixtureWeights(64);
     const io = readBundle('mobileutr_seed0.io64');
@@ -38,6 +40,8 @@ describe.skipIf(!hasFixtures)('parity with the PyTorch fixtures (eval mode)', ()
       expect(value, `tap ${tap} exists in our graph`).toBeDefined();
       errors[tap] = relativeError(out[value!.name]!.data as Float32Array, io.tensors.get(`act.${tap}`)!.data);
     }
+    const worst = Object.entries(errors).sort((a, b) => b[1] - a[1]);
+    console.log(`io64: output ${errors.output!.toExponential(2)}; worst stage ${worst.slice(0, 3).map(([k, e]) => `${k} ${e.toExponential(2)}`).join(', ')}`);
     for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThan(TOLERANCE);
   });
 
@@ -45,7 +49,9 @@ describe.skipIf(!hasFixtures)('parity with the PyTorch fixtures (eval mode)', ()
     const model = withFixtureWeights(256);
     const io = readBundle('mobileutr_seed0.io256');
     const { out, file } = await runExported(model.toOnnx(), io.tensors.get('input')!);
-    expect(relativeError(out.logits!.data as Float32Array, io.tensors.get('output')!.data)).toBeLessThan(TOLERANCE);
+    const err = relativeError(out.logits!.data as Float32Array, io.tensors.get('output')!.data);
+    console.log(`io256: output ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(TOLERANCE);
     const proto = decodeModel(file);
     expect(proto.opsetImport!.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
     expect(proto.graph!.node!.every((n) => !n.domain)).toBe(true);
@@ -68,7 +74,7 @@ describe.skipIf(!hasFixtures)('parity with the PyTorch fixtures (eval mode)', ()
   });
 });
 
-describe.skipIf(!hasFixtures)('state_dict names', () => {
+describeWithFixtures('state_dict names', () => {
   it('equal the official PyTorch keys and shapes exactly', () => {
     const model = createModel('mobileutr', { size: 64 });
     const ours = new Map(model.entries.map((p) => [p.value.name, p.value.shape]));

@@ -6,7 +6,7 @@ import { UserError } from '../../src/errors.ts';
 import { encodeSafetensors, parseSafetensors, type TensorToEncode } from '../../src/io/safetensors.ts';
 import { createModel } from '../../src/models/model.ts';
 import { loadStateDict, loadWeights, saveWeights, stateDictTensors } from '../../src/models/weights.ts';
-import { hasFixtures, readBundle } from '../support/fixtures.ts';
+import { itWithFixtures, readBundle } from '../support/fixtures.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mobileutr-w-'));
 
@@ -33,7 +33,7 @@ describe('weights as safetensors with PyTorch state_dict names', () => {
     expect((await readSafetensorsFile(path)).metadata).toMatchObject({ model: 'mobileutr', size: '96', classes: '2', in_channels: '3' });
   });
 
-  it.skipIf(!hasFixtures)('loads a state_dict in the official key order (from the PyTorch fixture)', () => {
+  itWithFixtures('loads a state_dict in the official key order (from the PyTorch fixture)', () => {
     const tensors: [string, TensorToEncode][] = [...readBundle('mobileutr_seed0.weights').tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }]);
     const model = createModel('mobileutr', { size: 64 });
     loadStateDict(model, parseSafetensors(encodeSafetensors(tensors)), 'official.safetensors');

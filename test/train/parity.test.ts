@@ -1,5 +1,5 @@
 // Training-graph parity with PyTorch: ../shared/fixtures/mobileutr_seed0.train64 (batch 2, 64x64, DropPath off).
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
 import type { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Value } from '../../src/ir/types.ts';
@@ -9,21 +9,14 @@ import * as op from '../../src/ops/index.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
 import type { TensorMap } from '../../src/runtime/types.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
-import { hasFixtures, readBundle, relativeError, type FixtureTensor } from '../support/fixtures.ts';
+import { describeWithFixtures, maxAbsDiff, readBundle, relativeError, ZERO_GRAD_BIASES, type FixtureTensor } from '../support/fixtures.ts';
 
-/** Conv biases right before a train-mode BatchNorm: exact gradient 0, fixture values are rounding noise (README). */
-const ZERO_GRAD_BIASES = [
-  'patch_embeddings.stem.0', 'patch_embeddings.layer1.up.0', 'patch_embeddings.layer2.up.0', 'patch_embeddings.layer3.up.0',
-  'expend_dims.conv.0', 'expend_dims.conv.3', 'reduce_dims.conv.0', 'reduce_dims.conv.3', 'Up_conv4.conv.0', 'Up_conv4.conv.3',
-  'Up_conv3.conv.0', 'Up_conv3.conv.3', 'Up_conv2.conv.0', 'Up_conv2.conv.3', 'Up3.up.1', 'Up2.up.1', 'Up1.up.1',
-].map((m) => `${m}.bias`);
 const REL_TOL = 1e-4;
 const ABS_TOL = 1e-6;
 const verbose = !!process.env.PARITY_VERBOSE;
 
 const size = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
 const tensor = (t: FixtureTensor) => ({ data: t.data, dims: t.shape });
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 /**
  * Adds a fed tensor to every MaxPool input so a test can move the max of a window. The forward is unchanged
@@ -70,7 +63,7 @@ function upstreamParams(b: GraphBuilder, target: string, params: readonly string
   return new Set(params.filter((p) => needed.has(p)));
 }
 
-describe.skipIf(!hasFixtures)('training graph vs PyTorch (mobileutr_seed0.train64)', () => {
+describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () => {
   let model: SegmentationModel;
   let fixture: Map<string, FixtureTensor>;
   /** Filled by the first test: parameters whose gradient a max-pool near-tie can move. */

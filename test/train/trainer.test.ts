@@ -189,6 +189,63 @@ describe('createTrainer', () => {
     await trainer.release();
   }, 30_000);
 
+  it('an update that overflows (finite loss and gradient, lr 1e38) commits nothing', async () => {
+    for (const accumulate of [1, 2]) {
+      const { model, trainer } = small({ dropPathRate: 0, accumulate });
+      // a conv bias right before a train-mode BatchNorm does not change the forward (the batch mean removes it),
+      // so at 1e5 the loss and gradient stay finite while its weight-decay term 1e-4·1e5 = 10, times lr 1e38,
+      // overflows float32: the updated bias and its momentum-driven step are infinite
+      model.weights.set('patch_embeddings.stem.0.bias', new Float32Array(model.weights.get('patch_embeddings.stem.0.bias')!.length).fill(1e5));
+      const { images, targets } = batchOf(2, 1, 3);
+      for (let i = 0; i < accumulate; i++) await trainer.step(images, targets, 0.05);
+      const before = snapshot(model.weights);
+      const stateBefore = trainer.exportState();
+      let r = await trainer.step(images, targets, 1e38);
+      for (let i = 1; i < accumulate; i++) r = await trainer.step(images, targets, 1e38);
+      // the forward and backward were fine: only the weights overflowed
+      expect(Number.isFinite(r.loss)).toBe(true);
+      expect(Number.isFinite(r.gradNorm!)).toBe(true);
+      expect(r.nonFinite).toBe(true);
+      expect(r.nonFiniteOutput).toBe('next.patch_embeddings.stem.0.bias');
+      expect(r.applied).toBe(false);
+      expect(trainer.stepCount).toBe(1);
+      for (const [k, v] of model.weights) if (!(accumulate > 1 && /running_|num_batches/.test(k))) expect(v, k).toEqual(before.get(k));
+      const tensors = trainer.exportState().tensors;
+      for (const [k, v] of stateBefore.tensors) if (!k.startsWith('acc.')) expect(tensors.get(k), k).toEqual(v);
+      for (const [k, v] of tensors) expect(v.every(Number.isFinite), k).toBe(true);
+      // and the next step at a sane lr trains normally from the untouched state
+      let good = await trainer.step(images, targets, 0.05);
+      for (let i = 1; i < accumulate; i++) good = await trainer.step(images, targets, 0.05);
+      expect([good.nonFinite, good.applied, good.step]).toEqual([false, true, 2]);
+      for (const v of model.weights.values()) expect(v.every(Number.isFinite)).toBe(true);
+      await trainer.release();
+    }
+  }, 60_000);
+
+  it('feeds given DropPath keep flags (keepMasks), scaled by 1/keep, in graph order', async () => {
+    const { images, targets } = batchOf(2, 1, 8);
+    const seen: string[] = [];
+    const run = async (flags: (input: string) => number[] | undefined) => {
+      const { trainer } = small({ dropPathRate: 0.5, keepMasks: (site) => (seen.push(site.input), flags(site.input)) });
+      const r = await trainer.step(images, targets, 0.05);
+      await trainer.release();
+      return r.loss;
+    };
+    const allKept = await run(() => [1, 1]);
+    expect(seen).toHaveLength(12);
+    expect(seen.slice(0, 4).map((s) => s.replace(/_\d+$/, ''))).toEqual([
+      'lklgl_bottleneck.0.LocalAgg.drop_mask', 'lklgl_bottleneck.0.LocalAgg.drop_mask', 'lklgl_bottleneck.0.SelfAttn.drop_mask', 'lklgl_bottleneck.0.SelfAttn.drop_mask',
+    ]);
+    // all kept at rate 0.5 scales every branch by 2: not the rate-0 network
+    const { trainer: plain } = small({ dropPathRate: 0 });
+    const rate0 = (await plain.step(images, targets, 0.05)).loss;
+    await plain.release();
+    expect(allKept).not.toBe(rate0);
+    // every branch dropped: LocalAgg gates are sigmoid(0) − 0.5 = 0 and SelfAttn adds nothing
+    expect(await run(() => [0, 0])).not.toBe(allKept);
+    expect(await run(() => [1, 1])).toBe(allKept); // deterministic, whatever the seed
+  }, 60_000);
+
   it('exportState/loadState resume the exact trajectory (AdamW, 3 classes with CE + Dice)', async () => {
     const batches = [1, 2, 3].map((s) => batchOf(2, 3, 10 + s));
     const a = small({ optimizer: adamW(), dropPathRate: 0.3, seed: 5 }, 3);
