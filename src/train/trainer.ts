@@ -87,6 +87,11 @@ const defaultBackend: BackendFactory = async (bytes, options) => {
 
 const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
 
+/** The lr is fed as float32: 1e39 is finite here but infinite in the graph. */
+function checkLearningRate(lr: number): void {
+  if (!Number.isFinite(Math.fround(lr))) throw new Error(`learning rate must be finite in float32, got ${lr}`);
+}
+
 /** The first of `names` in `out` holding a NaN or an infinity (x·0 is NaN exactly for those: one cheap pass). */
 function firstNonFinite(out: TensorMap, names: readonly string[]): string | undefined {
   for (const name of names) {
@@ -159,8 +164,7 @@ export class Trainer {
     const expectTarget = [batch, classes, hw, hw];
     if (images.dims.join() !== expectImage.join()) throw new Error(`images must be [${expectImage}], got [${images.dims}]`);
     if (targets.dims.join() !== expectTarget.join()) throw new Error(`targets must be [${expectTarget}], got [${targets.dims}]`);
-    // (fed as float32: 1e39 is finite here but infinite in the graph)
-    if (!Number.isFinite(Math.fround(lr))) throw new Error(`learning rate must be finite in float32, got ${lr}`);
+    checkLearningRate(lr);
 
     const fused = this.accumulate === 1;
     if (!fused) this.rescaleAccumulated(batch);
@@ -212,8 +216,7 @@ export class Trainer {
   flush(lr: number): Promise<Omit<StepResult, 'loss'> | undefined> {
     const run = this.queue.then(async (): Promise<Omit<StepResult, 'loss'> | undefined> => {
       if (this.micro === 0) return undefined;
-      // (fed as float32: 1e39 is finite here but infinite in the graph)
-    if (!Number.isFinite(Math.fround(lr))) throw new Error(`learning rate must be finite in float32, got ${lr}`);
+      checkLearningRate(lr);
       const { graph } = await this.compiled(this.accUnit || 1, false); // cached: it ran the last micro-batch
       this.micro = 0;
       const { norm: gradNorm, bad } = await this.applyAccumulated(graph, lr);

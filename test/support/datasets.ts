@@ -6,33 +6,24 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'vitest';
+import { describeWith } from './required-data.ts';
 
 export const DATASETS = process.env.MOBILEUTR_DATASETS ? resolve(process.env.MOBILEUTR_DATASETS) : fileURLToPath(new URL('../../../shared/datasets', import.meta.url));
-
-/** CI=true (any value except empty, 0 and false, as CI services set it). */
-const isCI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 
 /** The folder of a dataset (images/, masks/0/), e.g. `datasetPath('busi')`. */
 export const datasetPath = (name: string) => join(DATASETS, name);
 export const hasDataset = (name: string) => existsSync(join(DATASETS, name, 'images'));
 
-const missing = (name: string) => `dataset ${name} not found at ${datasetPath(name)} (../shared/datasets, or set MOBILEUTR_DATASETS)`;
-
-/**
- * A suite that needs `../shared/datasets/<dataset>`: runs when it is there; fails under CI=true when it is missing;
- * otherwise a single visibly skipped test with the reason (and a warning on stderr).
- */
+/** A suite that needs `../shared/datasets/<dataset>` (see test/support/required-data.ts for a missing one). */
 export function describeWithDataset(dataset: string, name: string, fn: () => void): void {
-  if (hasDataset(dataset)) describe(name, fn);
-  else if (isCI)
-    describe(name, () =>
-      it(`has the ${dataset} dataset`, () => {
-        throw new Error(`${missing(dataset)}; CI=true: a test against real data must not pass without it`);
-      }),
-    );
-  else {
-    console.warn(`SKIPPED "${name}": ${missing(dataset)} (under CI=true this is a failure)`);
-    describe(name, () => it(`needs the ${dataset} dataset`, (ctx) => ctx.skip(missing(dataset))));
-  }
+  describeWith(
+    {
+      present: hasDataset(dataset),
+      what: `the ${dataset} dataset`,
+      missing: `dataset ${dataset} not found at ${datasetPath(dataset)} (../shared/datasets, or set MOBILEUTR_DATASETS)`,
+      ciReason: 'a test against real data must not pass without it',
+    },
+    name,
+    fn,
+  );
 }

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it, type TestFunction } from 'vitest';
+import type { TestFunction } from 'vitest';
+import { describeWith, itWith, type RequiredData } from './required-data.ts';
 
 /**
  * The PyTorch fixtures: ../shared/fixtures next to the repo, or the folder in MOBILEUTR_FIXTURES.
@@ -12,42 +13,19 @@ export const FIXTURES = process.env.MOBILEUTR_FIXTURES
   : fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 export const hasFixtures = existsSync(`${FIXTURES}mobileutr_seed0.weights.json`);
 
-/** CI=true (any value except empty, 0 and false, as CI services set it). */
-export const isCI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
-
 const MISSING = `PyTorch fixtures not found at ${FIXTURES} (../shared/fixtures, or set MOBILEUTR_FIXTURES)`;
-let warned = false;
-function warnSkip(what: string): void {
-  console.warn(`SKIPPED ${what}: ${MISSING}`);
-  if (!warned) console.warn('(under CI=true this is a failure)');
-  warned = true;
-}
-const failMissing = () => {
-  throw new Error(`${MISSING}; CI=true: a parity suite must not pass without its comparison`);
+const fixtures: RequiredData = {
+  present: hasFixtures,
+  what: 'the PyTorch fixtures',
+  missing: MISSING,
+  ciReason: 'a parity suite must not pass without its comparison',
 };
 
-/**
- * A suite that needs the fixtures: runs when they are there; fails under CI=true when they are missing;
- * otherwise a single visibly skipped test with the reason (and a warning on stderr).
- */
-export function describeWithFixtures(name: string, fn: () => void): void {
-  if (hasFixtures) describe(name, fn);
-  else if (isCI) describe(name, () => it('has the PyTorch fixtures', failMissing));
-  else {
-    warnSkip(`"${name}"`);
-    describe(name, () => it('needs the PyTorch fixtures', (ctx) => ctx.skip(MISSING)));
-  }
-}
+/** A suite that needs the fixtures (see test/support/required-data.ts for what happens when they are missing). */
+export const describeWithFixtures = (name: string, fn: () => void): void => describeWith(fixtures, name, fn);
 
 /** One test that needs the fixtures, with the same rules as {@link describeWithFixtures}. */
-export function itWithFixtures(name: string, fn: TestFunction, timeout?: number): void {
-  if (hasFixtures) it(name, fn, timeout);
-  else if (isCI) it(name, failMissing);
-  else {
-    warnSkip(`"${name}"`);
-    it(name, (ctx) => ctx.skip(MISSING));
-  }
-}
+export const itWithFixtures = (name: string, fn: TestFunction, timeout?: number): void => itWith(fixtures, name, fn, timeout);
 
 export interface FixtureTensor {
   shape: number[];
