@@ -3,19 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { expect, it } from 'vitest';
-import { createModel, type SegmentationModel } from '../../src/models/model.ts';
+import { createModel } from '../../src/models/model.ts';
 import { decodeModel } from '../../src/ir/onnx.ts';
-import { describeWithFixtures, readBundle, relativeError } from '../support/fixtures.ts';
+import { describeWithFixtures, fixtureModel, readBundle, relativeError } from '../support/fixtures.ts';
 
 // measured 7.4e-6 (README: ORT on a correct export lands ~1e-5 away); LayerNorm eps 1e-6 instead of 1e-5 after
 // LocalProp moves the output by 9e-5, which 1e-4 would miss
 const TOLERANCE = 3e-5;
-
-function withFixtureWeights(size: number): SegmentationModel {
-  const model = createModel('mobileutr', { size });
-  for (const [name, t] of readBundle('mobileutr_seed0.weights').tensors) model.weights.set(name, t.data);
-  return model;
-}
 
 /** Exports to a real .onnx file and runs that file with onnxruntime-node, as a user would. */
 async function runExported(bytes: Uint8Array, input: { data: Float32Array; shape: number[] }) {
@@ -29,7 +23,7 @@ async function runExported(bytes: Uint8Array, input: { data: Float32Array; shape
 
 describeWithFixtures('parity with the PyTorch fixtures (eval mode)', () => {
   it('reproduces io64: the output and all 17 module outputs', async () => {
-    const model = withFixtureWeights(64);
+    const model = fixtureModel(64);
     const io = readBundle('mobileutr_seed0.io64');
     const { out } = await runExported(model.toOnnx({ taps: true }), io.tensors.get('input')!);
     const taps = (io.meta.taps as string[]) ?? [];
@@ -46,7 +40,7 @@ describeWithFixtures('parity with the PyTorch fixtures (eval mode)', () => {
   });
 
   it('reproduces io256 through the exported file', async () => {
-    const model = withFixtureWeights(256);
+    const model = fixtureModel(256);
     const io = readBundle('mobileutr_seed0.io256');
     const { out, file } = await runExported(model.toOnnx(), io.tensors.get('input')!);
     const err = relativeError(out.logits!.data as Float32Array, io.tensors.get('output')!.data);
@@ -61,7 +55,7 @@ describeWithFixtures('parity with the PyTorch fixtures (eval mode)', () => {
   });
 
   it('runs a dynamic batch: each image of a batch equals the image run alone', async () => {
-    const model = withFixtureWeights(64);
+    const model = fixtureModel(64);
     const single = readBundle('mobileutr_seed0.io64').tensors.get('input')!;
     const batch = new Float32Array(single.data.length * 3);
     for (let i = 0; i < 3; i++) batch.set(single.data.map((v) => v * (1 + 0.1 * i)), i * single.data.length);

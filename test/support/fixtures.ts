@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestFunction } from 'vitest';
+import { createModel, type SegmentationModel } from '../../src/models/model.ts';
 import { describeWith, itWith, type RequiredData } from './required-data.ts';
 
 /**
@@ -48,6 +49,16 @@ export function readBundle(name: string): { tensors: Map<string, FixtureTensor>;
   return { tensors, meta: index.meta };
 }
 
+/**
+ * MobileUtr at `size` with the fixture weights (`mobileutr_seed0.weights`: every parameter and buffer under its
+ * state_dict key, which is our weight name).
+ */
+export function fixtureModel(size: number): SegmentationModel {
+  const model = createModel('mobileutr', { size });
+  for (const [name, t] of readBundle('mobileutr_seed0.weights').tensors) if (model.weights.has(name)) model.weights.set(name, t.data);
+  return model;
+}
+
 /** max |a - b| / max |b|: the fixtures' README metric. */
 export function relativeError(actual: Float32Array, expected: Float32Array): number {
   if (actual.length !== expected.length) return Infinity;
@@ -92,3 +103,45 @@ export const ZERO_GRAD_BIASES: readonly string[] = [
   'expend_dims.conv.0', 'expend_dims.conv.3', 'reduce_dims.conv.0', 'reduce_dims.conv.3', 'Up_conv4.conv.0', 'Up_conv4.conv.3',
   'Up_conv3.conv.0', 'Up_conv3.conv.3', 'Up_conv2.conv.0', 'Up_conv2.conv.3', 'Up3.up.1', 'Up2.up.1', 'Up1.up.1',
 ].map((m) => `${m}.bias`);
+
+/** One tensor's error: relative (max-norm, the README metric) or, for `absolute` tensors, max |a − b|. */
+export interface TensorError {
+  name: string;
+  err: number;
+  absolute: boolean;
+}
+
+/**
+ * Per-tensor errors of `actual(name)` against `expected(name)`: {@link relativeError}, or {@link maxAbsDiff} for
+ * the names in `absolute` (e.g. {@link ZERO_GRAD_BIASES} for gradients, whose fixture values are noise).
+ */
+export function tensorErrors(
+  names: readonly string[],
+  actual: (name: string) => ArrayLike<number>,
+  expected: (name: string) => Float32Array,
+  absolute: readonly string[] = [],
+): TensorError[] {
+  return names.map((name) => {
+    const abs = absolute.includes(name);
+    const a = Float32Array.from(actual(name));
+    return { name, absolute: abs, err: abs ? maxAbsDiff(a, expected(name)) : relativeError(a, expected(name)) };
+  });
+}
+
+/** The tensors above their tolerance: `rel` for relative errors, `abs` for absolute ones. */
+export const exceeding = (errs: readonly TensorError[], rel: number, abs = rel): TensorError[] =>
+  errs.filter((e) => !(e.err <= (e.absolute ? abs : rel)));
+
+/**
+ * One log line: the worst relative errors, their median and the worst absolute one; every tensor with
+ * PARITY_VERBOSE=1.
+ */
+export function summarizeErrors(title: string, errs: readonly TensorError[], worst = 5): string {
+  const rel = errs.filter((e) => !e.absolute).sort((a, b) => b.err - a.err);
+  const abs = errs.filter((e) => e.absolute).sort((a, b) => b.err - a.err);
+  const fmt = (e: TensorError) => `${e.name} ${e.err.toExponential(2)}`;
+  let line = `${title} (${errs.length} tensors): worst relative ${rel.slice(0, worst).map(fmt).join(', ')}; median ${rel[rel.length >> 1]?.err.toExponential(2)}`;
+  if (abs.length > 0) line += `; absolute (${abs.length}) worst |diff| ${fmt(abs[0]!)}`;
+  if (process.env.PARITY_VERBOSE) line += errs.map((e) => `\n  ${e.err.toExponential(2)} ${e.absolute ? 'abs' : 'rel'} ${e.name}`).join('');
+  return line;
+}

@@ -3,17 +3,28 @@ import { beforeAll, expect, it } from 'vitest';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
 import type { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Value } from '../../src/ir/types.ts';
-import { createModel, type SegmentationModel } from '../../src/models/model.ts';
+import type { SegmentationModel } from '../../src/models/model.ts';
 import { sgd } from '../../src/optim/optimizers.ts';
 import * as op from '../../src/ops/index.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
 import type { TensorMap } from '../../src/runtime/types.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
-import { describeWithFixtures, maxAbsDiff, readBundle, relativeError, ZERO_GRAD_BIASES, type FixtureTensor } from '../support/fixtures.ts';
+import {
+  describeWithFixtures,
+  exceeding,
+  fixtureModel,
+  maxAbsDiff,
+  readBundle,
+  relativeError,
+  summarizeErrors,
+  tensorErrors,
+  ZERO_GRAD_BIASES,
+  type FixtureTensor,
+  type TensorError,
+} from '../support/fixtures.ts';
 
 const REL_TOL = 1e-4;
 const ABS_TOL = 1e-6;
-const verbose = !!process.env.PARITY_VERBOSE;
 
 const size = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
 const tensor = (t: FixtureTensor) => ({ data: t.data, dims: t.shape });
@@ -69,26 +80,14 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
   /** Filled by the first test: parameters whose gradient a max-pool near-tie can move. */
   let exposed = new Set<string>();
   beforeAll(() => {
-    model = createModel('mobileutr', { size: 64 });
-    for (const [k, t] of readBundle('mobileutr_seed0.weights').tensors) if (model.weights.has(k)) model.weights.set(k, t.data);
+    model = fixtureModel(64);
     fixture = readBundle('mobileutr_seed0.train64').tensors;
   });
 
-  function gradientErrors(grads: (name: string) => Float32Array, params: string[]) {
-    return params.map((p) => {
-      const ref = fixture.get(`grad.${p}`)!.data;
-      const zero = ZERO_GRAD_BIASES.includes(p);
-      return { p, zero, err: zero ? maxAbsDiff(grads(p), ref) : relativeError(grads(p), ref) };
-    });
-  }
-  const failing = (errs: ReturnType<typeof gradientErrors>) => errs.filter((e) => e.err > (e.zero ? ABS_TOL : REL_TOL));
-  const report = (title: string, errs: ReturnType<typeof gradientErrors>) => {
-    const rel = errs.filter((e) => !e.zero).sort((a, b) => b.err - a.err);
-    const abs = errs.filter((e) => e.zero).sort((a, b) => b.err - a.err);
-    console.log(`${title}: worst relative ${rel.slice(0, 5).map((e) => `${e.p} ${e.err.toExponential(2)}`).join(', ')}; ` +
-      `median ${rel[rel.length >> 1]!.err.toExponential(2)}; zero-gradient biases worst |diff| ${abs[0]!.err.toExponential(2)} (${abs[0]!.p})`);
-    if (verbose) for (const e of errs) console.log(`  ${e.err.toExponential(2)} ${e.zero ? 'abs' : 'rel'} ${e.p}`);
-  };
+  const gradientErrors = (grads: (name: string) => Float32Array, params: string[]) =>
+    tensorErrors(params, grads, (p) => fixture.get(`grad.${p}`)!.data, ZERO_GRAD_BIASES);
+  const failing = (errs: TensorError[]) => exceeding(errs, REL_TOL, ABS_TOL);
+  const report = (title: string, errs: TensorError[]) => console.log(summarizeErrors(title, errs));
 
   it('loss, logits, every gradient and BatchNorm running statistics', async () => {
     // the trainer's own graph (buildTrainingGraph), instrumented to expose intermediate values
@@ -145,7 +144,7 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
     console.log(`max-pool near-ties (top two within 1e-5 relative): ${ties.map(({ s, t }) => `${s}@${t[0]}`).join(', ') || 'none'}`);
     // a near-tie may be routed differently from PyTorch: only parameters upstream of its pool may differ
     exposed = new Set(ties.flatMap(({ s }) => [...upstreamParams(b, s, names)]));
-    expect(failing(errs).filter((e) => !exposed.has(e.p))).toEqual([]);
+    expect(failing(errs).filter((e) => !exposed.has(e.name))).toEqual([]);
 
     // where some exposed gradient differs, the near-tie went the other way in PyTorch: route it that way
     // (runner-up moved just past the max) and every gradient must then match
