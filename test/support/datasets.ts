@@ -12,13 +12,17 @@ export const DATASETS = process.env.MOBILEUTR_DATASETS ? resolve(process.env.MOB
 
 /** The folder of a dataset (images/, masks/0/), e.g. `datasetPath('busi')`. */
 export const datasetPath = (name: string) => join(DATASETS, name);
-export const hasDataset = (name: string) => existsSync(join(DATASETS, name, 'images'));
+/** Whether the dataset is there: its `marker` file or folder exists (images/ for the 2-D layout). */
+export const hasDataset = (name: string, marker = 'images') => existsSync(join(DATASETS, name, marker));
 
-/** A suite that needs `../shared/datasets/<dataset>` (see test/support/required-data.ts for a missing one). */
-export function describeWithDataset(dataset: string, name: string, fn: () => void): void {
+/**
+ * A suite that needs `../shared/datasets/<dataset>` (see test/support/required-data.ts for a missing one);
+ * `marker` names a file or folder that must exist in it (volume sets have no images/, e.g. 'README.md').
+ */
+export function describeWithDataset(dataset: string, name: string, fn: () => void, marker = 'images'): void {
   describeWith(
     {
-      present: hasDataset(dataset),
+      present: hasDataset(dataset, marker),
       what: `the ${dataset} dataset`,
       missing: `dataset ${dataset} not found at ${datasetPath(dataset)} (../shared/datasets, or set MOBILEUTR_DATASETS)`,
       ciReason: 'a test against real data must not pass without it',
