@@ -1,117 +1,343 @@
-// Reproduces the paper's BUSI experiment on one official split: trains MobileUtr with the paper protocol,
-// evaluates the best checkpoint on the split's validation set, and (with --torch) runs the PyTorch reference
-// (bench/torch/train_busi.py) on the very same decoded pixels with the same protocol, for a side-by-side IoU.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+// The paper's BUSI experiment on the three official splits, ours next to an independent PyTorch reference.
+//
+// For every split: our trainer exactly as a user runs it (`mobileutr train --data ... --split ... --val-split ...`,
+// the default protocol, DESIGN.md §4), then bench/torch/train_busi.py, which follows the OFFICIAL main.py
+// (its own cv2 decoding and resizing, albumentations semantics, drop_last=False, lr set after each step, ...).
+// The two run one after the other, never at the same time, with the same thread count and the same schedule.
+// Each side reports the best-validation-IoU epoch of its run (the official checkpoint choice) on the split's
+// validation set; the table gives per-split IoU/Dice/F1, mean ± std over the splits, and the mean IoU difference.
+//
+//   npm run repro:busi                                   # the named default schedule (see SCHEDULES), 3 splits
+//   npm run repro:busi -- --epochs 1 --size 64 --splits 1 # smoke run
+//   npm run repro:busi -- --reuse                         # continue an interrupted comparison in the same folder
+//
+// Results: <out>/results.json and <out>/results.txt; our run folders <out>/ours-s<k>/ (metrics.csv, curves.png,
+// best.safetensors), PyTorch's <out>/torch-s<k>.json; logs of both sides beside them.
+// The PyTorch side needs Debian's python3-torch, libopenblas0-pthread and python3-opencv (reference only).
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { scanDataset } from '../src/data/dataset.ts';
-import { BatchLoader } from '../src/data/loader.ts';
-import { readSplitFile } from '../src/data/split.ts';
-import { evaluate } from '../src/eval/evaluate.ts';
-import { summaryLines } from '../src/eval/report.ts';
-import { loadWeights } from '../src/models/weights.ts';
-import { createModel } from '../src/models/model.ts';
-import { Segmenter } from '../src/pipeline/segmenter.ts';
-import { PAPER_DEFAULTS, type TrainConfig } from '../src/train/config.ts';
-import { runTraining } from '../src/train/loop.ts';
-import { torchAvailable } from './torch-reference.ts';
+
+/** Named schedules. Everything not named here is the default protocol of both sides (batch 8, SGD 0.01 poly, seed 41). */
+const SCHEDULES: Record<string, { epochs: number; size: number; about: string }> = {
+  // 2 threads on the 2-core machine: ours ~0.63 s per batch-8 step at 128x128 (bench:train, quiet), ~36 s of
+  // training per epoch plus ~9 s of validation; PyTorch ~40 s per epoch with validation (README, 40 epochs in 27 min).
+  // About 12-15 min per split for us and 13-15 for PyTorch: ~80-90 min in all on a quiet machine, much more on a shared one.
+  'cpu-e20-128': { epochs: 20, size: 128, about: 'the default: 20 epochs at 128x128, ~80-90 min for 3 splits x 2 sides on 2 quiet cores' },
+  paper: { epochs: 300, size: 256, about: "the paper's schedule (300 epochs at 256x256): days on a CPU" },
+};
+const DEFAULT_SCHEDULE = 'cpu-e20-128';
+const PYTHON = '/usr/bin/python3';
+const TARGET_POINTS = 1.5;
 
 const o = new Command()
-  .option('--epochs <n>', 'epochs', '40')
-  .option('--size <n>', 'input size', '256')
-  .option('--split <k>', 'official BUSI split 1, 2 or 3', '1')
-  .option('--threads <n>', 'threads for our trainer', '2')
-  .option('--torch', 'also train the PyTorch reference with the same protocol on the same pixels')
-  .option('--torch-threads <n>', 'threads for the PyTorch reference', '2')
-  .option('--out <dir>', 'run folder (default runs/repro-busi-s<split>-<size>-e<epochs>)')
-  .option('--reuse', 'continue (or just re-evaluate) the run already in the run folder instead of starting a new one')
-  .option('--data <dir>', 'BUSI in the original layout', fileURLToPath(new URL('../../shared/datasets/busi', import.meta.url)))
+  .description('BUSI, three official splits: our trainer and the PyTorch reference (official protocol), side by side')
+  .option('--schedule <name>', `named schedule: ${Object.keys(SCHEDULES).join(', ')}`, DEFAULT_SCHEDULE)
+  .option('--epochs <n>', 'override the schedule: epochs')
+  .option('--size <n>', 'override the schedule: input size (a multiple of 16)')
+  .option('--splits <list>', 'official splits to run, comma-separated', '1,2,3')
+  .option('--threads <n>', 'threads of each side (ONNX Runtime intra-op threads; torch.set_num_threads)', '2')
+  .option('--only <side>', 'run one side only: ours or torch')
+  .option('--out <dir>', 'results folder (default runs/repro-busi-<schedule>, or runs/repro-busi-e<epochs>-<size>)')
+  .option('--reuse', 'keep finished runs already in the results folder and continue interrupted ones of ours')
+  .option('--data <dir>', 'BUSI in the original layout, with splits/official_{train,val}<k>.txt', fileURLToPath(new URL('../../shared/datasets/busi', import.meta.url)))
   .parse()
   .opts();
 
-const epochs = Number(o.epochs);
-const size = Number(o.size);
-const runDir = o.out ?? join('runs', `repro-busi-s${o.split}-${size}-e${epochs}`);
-const splits = join(o.data, 'splits');
-const config: TrainConfig = {
-  ...PAPER_DEFAULTS,
-  data: o.data,
-  trainSplit: join(splits, `official_train${o.split}.txt`),
-  valSplit: join(splits, `official_val${o.split}.txt`),
-  classes: 1,
+const fail = (msg: string): never => {
+  console.error(`repro:busi: ${msg}`);
+  process.exit(2);
+};
+const schedule = SCHEDULES[o.schedule] ?? fail(`unknown --schedule ${o.schedule}: one of ${Object.keys(SCHEDULES).join(', ')}`);
+const epochs = o.epochs === undefined ? schedule.epochs : Number(o.epochs);
+const size = o.size === undefined ? schedule.size : Number(o.size);
+const threads = Number(o.threads);
+if (!(Number.isInteger(epochs) && epochs >= 1)) fail(`--epochs must be a positive integer, got ${o.epochs}`);
+if (!(Number.isInteger(size) && size >= 16 && size % 16 === 0)) fail(`--size must be a positive multiple of 16, got ${o.size}`);
+if (!(Number.isInteger(threads) && threads >= 1)) fail(`--threads must be a positive integer, got ${o.threads}`);
+const splits = String(o.splits)
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+if (!splits.length || splits.some((s) => !['1', '2', '3'].includes(s))) fail(`--splits must list 1, 2 and/or 3, got ${o.splits}`);
+if (o.only !== undefined && o.only !== 'ours' && o.only !== 'torch') fail(`--only must be ours or torch, got ${o.only}`);
+const runOurs = o.only !== 'torch';
+const runTorchSide = o.only !== 'ours';
+const named = o.epochs === undefined && o.size === undefined;
+const label = named ? o.schedule : `e${epochs}-${size}`;
+const outDir = resolve(o.out ?? join('runs', `repro-busi-${label}`));
+const data = resolve(o.data);
+const splitFile = (part: 'train' | 'val', k: string) => join(data, 'splits', `official_${part}${k}.txt`);
+for (const k of splits) for (const part of ['train', 'val'] as const) if (!existsSync(splitFile(part, k))) fail(`${splitFile(part, k)} is missing`);
+if (runTorchSide && spawnSync(PYTHON, ['-c', 'import torch, cv2'], { stdio: 'ignore' }).status !== 0)
+  fail(`${PYTHON} cannot import torch and cv2: apt-get install -y python3-torch libopenblas0-pthread python3-opencv (or pass --only ours)`);
+mkdirSync(outDir, { recursive: true });
+
+const CLI = fileURLToPath(new URL('../bin/mobileutr.js', import.meta.url));
+const TORCH_SCRIPT = fileURLToPath(new URL('./torch/train_busi.py', import.meta.url));
+
+interface SideResult {
+  iou: number;
+  dice: number;
+  f1: number;
+  best_epoch: number | null;
+  /** wall time of the whole child process (start-up, data, training, validation) */
+  wall_s: number;
+  /** training time per epoch (mean), validation excluded */
+  train_s_per_epoch: number;
+  /** wall time per epoch including validation, start-up spread over the epochs */
+  wall_s_per_epoch: number;
+  reused?: boolean;
+}
+
+/** Runs a child to completion, copying stdout lines (prefixed) to the console, everything to `logFile`. */
+function runChild(cmd: string, args: string[], logFile: string, prefix: string, o2: { env?: NodeJS.ProcessEnv; echoStderr: boolean }): Promise<{ code: number; seconds: number; tail: string[] }> {
+  return new Promise((done) => {
+    const started = performance.now();
+    const log = createWriteStream(logFile, { flags: 'a' });
+    log.write(`$ ${cmd} ${args.join(' ')}\n`);
+    const child = spawn(cmd, args, { env: o2.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    const lines = (echo: boolean) => {
+      let rest = '';
+      return (chunk: Buffer) => {
+        log.write(chunk);
+        rest += chunk.toString('utf8');
+        const parts = rest.split(/\r?\n|\r/);
+        rest = parts.pop()!;
+        for (const line of parts) {
+          if (!line.trim()) continue;
+          tail.push(line);
+          if (tail.length > 20) tail.shift();
+          if (echo && !line.startsWith('{')) console.log(`${prefix} ${line}`);
+        }
+      };
+    };
+    child.stdout.on('data', lines(true));
+    child.stderr.on('data', lines(o2.echoStderr));
+    // Ctrl-C reaches the child from the terminal (our trainer then saves a checkpoint): wait for it to finish;
+    // a SIGTERM to this process alone is passed on as an interrupt
+    const onInt = () => undefined;
+    const onTerm = () => child.kill('SIGINT');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    child.on('close', (code, signal) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      log.end();
+      done({ code: code ?? (signal ? 130 : 1), seconds: (performance.now() - started) / 1000, tail });
+    });
+  });
+}
+
+interface OurRecord {
+  epoch: number;
+  val_iou: number | null;
+  val_dice: number | null;
+  val_f1: number | null;
+  seconds: number;
+}
+
+const readRecords = (runDir: string): OurRecord[] =>
+  existsSync(join(runDir, 'metrics.jsonl'))
+    ? readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as OurRecord)
+    : [];
+
+async function ours(k: string): Promise<SideResult> {
+  const runDir = join(outDir, `ours-s${k}`);
+  const wallFile = join(outDir, `ours-s${k}.wall.json`);
+  const exists = existsSync(join(runDir, 'config.json'));
+  let records = readRecords(runDir);
+  let reused = false;
+  if (exists && !o.reuse) fail(`${runDir} already holds a run: pass --reuse to keep it (and continue it if unfinished), or another --out`);
+  if (exists) {
+    const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
+    if (config.epochs !== epochs || config.size !== size || config.threads !== threads)
+      fail(`${runDir} was started with ${config.epochs} epochs at ${config.size}x${config.size}, ${config.threads} threads: not this schedule; use another --out`);
+  }
+  if (exists && records.length >= epochs) {
+    reused = true;
+    console.log(`[ours s${k}] reusing the finished run in ${runDir}`);
+  } else {
+    const args = exists
+      ? [CLI, 'train', '--resume', runDir]
+      : [CLI, 'train', '--data', data, '--split', splitFile('train', k), '--val-split', splitFile('val', k), '--epochs', String(epochs), '--size', String(size), '--threads', String(threads), '--out', runDir];
+    console.log(`[ours s${k}] mobileutr train ${args.slice(2).join(' ')}`);
+    const previous = existsSync(wallFile) ? JSON.parse(readFileSync(wallFile, 'utf8')).wall_s : 0;
+    const r = await runChild(process.execPath, args, join(outDir, `ours-s${k}.log`), `[ours s${k}]`, { echoStderr: false });
+    writeFileSync(wallFile, JSON.stringify({ wall_s: previous + r.seconds }));
+    if (r.code !== 0) fail(`our trainer failed on split ${k} (exit ${r.code}); last lines:\n${r.tail.join('\n')}\n(full log: ${join(outDir, `ours-s${k}.log`)}; --reuse continues the run)`);
+    records = readRecords(runDir);
+  }
+  const validated = records.filter((r) => r.val_iou !== null);
+  if (!validated.length) fail(`${runDir}/metrics.jsonl has no validated epoch`);
+  // the first epoch with the highest mean validation IoU: the checkpoint the trainer kept as best.safetensors
+  const best = validated.reduce((b, r) => (r.val_iou! > b.val_iou! ? r : b));
+  const wall = existsSync(wallFile) ? JSON.parse(readFileSync(wallFile, 'utf8')).wall_s : NaN;
+  return {
+    iou: best.val_iou!,
+    dice: best.val_dice!,
+    f1: best.val_f1!,
+    best_epoch: best.epoch,
+    wall_s: wall,
+    train_s_per_epoch: records.reduce((t, r) => t + r.seconds, 0) / records.length,
+    wall_s_per_epoch: wall / records.length,
+    reused,
+  };
+}
+
+/** What bench/torch/train_busi.py prints (the fields used here), plus the child's wall time. */
+interface TorchJson {
+  best_iou: number;
+  best_dice: number;
+  best_f1: number;
+  best_epoch: number | null;
+  epochs: number;
+  size: number;
+  threads: number;
+  seconds: number;
+  train_seconds: number;
+  val_seconds: number;
+  process_wall_s?: number;
+}
+
+async function runTorchReference(k: string): Promise<TorchJson> {
+  const file = join(outDir, `torch-s${k}.json`);
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as TorchJson;
+    if (!o.reuse) fail(`${file} exists: pass --reuse to keep it, or another --out`);
+    if (saved.epochs !== epochs || saved.size !== size || saved.threads !== threads)
+      fail(`${file} is from another schedule (${saved.epochs} epochs at ${saved.size}, ${saved.threads} threads); use another --out`);
+    console.log(`[torch s${k}] reusing ${file}`);
+    return saved;
+  }
+  const args = [TORCH_SCRIPT, '--dataset', data, '--train-split', splitFile('train', k), '--val-split', splitFile('val', k), '--size', String(size), '--epochs', String(epochs), '--threads', String(threads), '--seed', '41', '--out', file];
+  console.log(`[torch s${k}] train_busi.py ${args.slice(1).join(' ')}`);
+  // libgomp's spinning waiters starve each other on a small shared machine (bench/torch/README.md)
+  const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' };
+  const r = await runChild(PYTHON, args, join(outDir, `torch-s${k}.log`), `[torch s${k}]`, { env, echoStderr: true });
+  if (r.code !== 0 || !existsSync(file)) fail(`the PyTorch reference failed on split ${k} (exit ${r.code}); last lines:\n${r.tail.join('\n')}`);
+  const result: TorchJson = { ...(JSON.parse(readFileSync(file, 'utf8')) as TorchJson), process_wall_s: r.seconds };
+  writeFileSync(file, `${JSON.stringify(result)}\n`);
+  return result;
+}
+
+async function torch(k: string): Promise<SideResult> {
+  const result = await runTorchReference(k);
+  const wall = result.process_wall_s ?? result.seconds;
+  return {
+    iou: result.best_iou,
+    dice: result.best_dice,
+    f1: result.best_f1,
+    best_epoch: result.best_epoch,
+    wall_s: wall,
+    train_s_per_epoch: result.train_seconds / result.epochs,
+    wall_s_per_epoch: wall / result.epochs,
+  };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (n - 1); 0 for a single split. */
+const std = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const pts = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : (x * 100).toFixed(2));
+const pm = (xs: number[]) => (xs.length ? `${pts(mean(xs))} ± ${pts(std(xs))}` : '-');
+const minutes = (s: number | undefined) => (s === undefined || !Number.isFinite(s) ? '-' : `${(s / 60).toFixed(1)} min`);
+
+console.log(
+  `BUSI official split(s) ${splits.join(', ')}: schedule ${named ? `${o.schedule} (${schedule.about})` : `custom`}: ${epochs} epochs at ${size}x${size}, batch 8, SGD 0.01 poly, seed 41; ${threads} threads each side; ${[runOurs && 'ours', runTorchSide && 'PyTorch (official protocol)'].filter(Boolean).join(' then ')}, one after the other -> ${outDir}`,
+);
+const started = performance.now();
+const perSplit: { split: string; ours?: SideResult; torch?: SideResult }[] = [];
+for (const k of splits) {
+  const row: (typeof perSplit)[number] = { split: k };
+  if (runOurs) row.ours = await ours(k);
+  if (runTorchSide) row.torch = await torch(k);
+  perSplit.push(row);
+  console.log(`split ${k}: ours IoU ${pts(row.ours?.iou)}  PyTorch IoU ${pts(row.torch?.iou)}  (${minutes((performance.now() - started) / 1000)} so far)`);
+}
+
+const sideSummary = (side: 'ours' | 'torch') => {
+  const rows = perSplit.map((r) => r[side]).filter((r): r is SideResult => r !== undefined);
+  if (!rows.length) return undefined;
+  const of = (f: (r: SideResult) => number) => rows.map(f);
+  return {
+    iou_mean: mean(of((r) => r.iou)),
+    iou_std: std(of((r) => r.iou)),
+    dice_mean: mean(of((r) => r.dice)),
+    dice_std: std(of((r) => r.dice)),
+    f1_mean: mean(of((r) => r.f1)),
+    f1_std: std(of((r) => r.f1)),
+    wall_s: rows.reduce((t, r) => t + r.wall_s, 0),
+    train_s_per_epoch: mean(of((r) => r.train_s_per_epoch)),
+    wall_s_per_epoch: mean(of((r) => r.wall_s_per_epoch)),
+  };
+};
+const summary = { ours: sideSummary('ours'), torch: sideSummary('torch') };
+const diff = summary.ours && summary.torch ? (summary.ours.iou_mean - summary.torch.iou_mean) * 100 : undefined;
+
+const table: string[] = [];
+const cols = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(12) : c.padStart(16))).join('  ');
+table.push(`BUSI, official split(s) ${splits.join(', ')}; ${epochs} epochs at ${size}x${size}${named ? ` (schedule ${o.schedule})` : ''}; batch 8, SGD 0.01 poly, seed 41; ${threads} threads each side`);
+table.push(`best-validation-IoU epoch of each run, scored on the split's validation set at ${size}x${size}; mean ± sample std over splits`);
+table.push('');
+table.push(cols(['split', 'ours IoU', 'PyTorch IoU', 'ours Dice', 'PyTorch Dice', 'ours F1', 'PyTorch F1', 'best ep. o/t', 'wall o/t']));
+for (const r of perSplit)
+  table.push(
+    cols([
+      r.split,
+      pts(r.ours?.iou),
+      pts(r.torch?.iou),
+      pts(r.ours?.dice),
+      pts(r.torch?.dice),
+      pts(r.ours?.f1),
+      pts(r.torch?.f1),
+      `${r.ours?.best_epoch ?? '-'} / ${r.torch?.best_epoch ?? '-'}`,
+      `${minutes(r.ours?.wall_s)} / ${minutes(r.torch?.wall_s)}`.replace(/ min \//, ' /'),
+    ]),
+  );
+const listOf = (side: 'ours' | 'torch', f: (r: SideResult) => number) => perSplit.flatMap((r) => (r[side] ? [f(r[side]!)] : []));
+table.push(
+  cols([
+    'mean ± std',
+    pm(listOf('ours', (r) => r.iou)),
+    pm(listOf('torch', (r) => r.iou)),
+    pm(listOf('ours', (r) => r.dice)),
+    pm(listOf('torch', (r) => r.dice)),
+    pm(listOf('ours', (r) => r.f1)),
+    pm(listOf('torch', (r) => r.f1)),
+    '',
+    `${minutes(summary.ours?.wall_s)} / ${minutes(summary.torch?.wall_s)}`.replace(/ min \//, ' /'),
+  ]),
+);
+table.push('');
+const perEpoch = (s: ReturnType<typeof sideSummary>) => (s ? `${s.train_s_per_epoch.toFixed(1)} s training, ${s.wall_s_per_epoch.toFixed(1)} s with validation and start-up` : '-');
+table.push(`per epoch: ours ${perEpoch(summary.ours)}; PyTorch ${perEpoch(summary.torch)}`);
+if (diff !== undefined)
+  table.push(`mean IoU difference (ours - PyTorch): ${diff >= 0 ? '+' : ''}${diff.toFixed(2)} points; target within ${TARGET_POINTS}: ${Math.abs(diff) <= TARGET_POINTS ? 'met' : 'NOT met'}${named ? '' : ' (custom schedule: indicative only)'}`);
+const text = `${table.join('\n')}\n`;
+
+const results = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+  schedule: named ? o.schedule : 'custom',
   epochs,
   size,
-  threads: Number(o.threads),
+  batch: 8,
+  threads,
+  seed: 41,
+  splits: perSplit,
+  summary,
+  iou_difference_points: diff ?? null,
+  target_points: TARGET_POINTS,
+  target_met: diff === undefined ? null : Math.abs(diff) <= TARGET_POINTS,
+  wall_s: (performance.now() - started) / 1000,
 };
-console.log(`BUSI official split ${o.split}: MobileUtr, ${epochs} epochs at ${size}x${size}, batch ${config.batch}, SGD ${config.lr} poly, seed ${config.seed} -> ${runDir}`);
-
-const started = performance.now();
-const result = await runTraining(runDir, config, {
-  resume: Boolean(o.reuse),
-  onLog: (line) => console.error(line),
-  onEpoch: (r, best) =>
-    console.log(
-      `epoch ${r.epoch}/${epochs}  loss ${r.train_loss.toFixed(4)}  val IoU ${((r.val_iou ?? NaN) * 100).toFixed(2)}  best ${((best?.iou ?? NaN) * 100).toFixed(2)} (epoch ${best?.epoch})  ${r.images_per_s.toFixed(1)} img/s  ${((performance.now() - started) / 60000).toFixed(1)} min`,
-    ),
-});
-// with --reuse the run may have trained in an earlier invocation: report the epochs' own recorded time then
-const trainedMinutes = result.position.history.reduce((t, r) => t + r.seconds, 0) / 60;
-const wallMinutes = Math.max((performance.now() - started) / 60000, trainedMinutes);
-
-// the paper reports the best-validation checkpoint, evaluated on the same split
-const ds = await scanDataset(o.data);
-const valIds = await readSplitFile(config.valSplit!, ds.ids);
-const model = createModel('mobileutr', { size });
-await loadWeights(model, join(runDir, 'best.safetensors'));
-const segmenter = await Segmenter.create(model, { threads: config.threads });
-const evaluation = await evaluate(model, segmenter, ds, valIds);
-await segmenter.release();
-const ours = evaluation.summary.class0!;
-console.log(`\nours (best epoch ${result.position.best?.epoch}), ${valIds.length} val images, ${wallMinutes.toFixed(1)} min wall:`);
-for (const line of summaryLines(evaluation)) console.log(`  ${line}`);
-
-if (o.torch) {
-  if (!torchAvailable()) {
-    console.log('PyTorch reference skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch libopenblas0-pthread)');
-  } else {
-    // hand PyTorch exactly the pixels our loader produces (sharp decode + bilinear resize), so only the training differs
-    const dump = join(runDir, 'torch-data');
-    mkdirSync(dump, { recursive: true });
-    const loader = new BatchLoader(ds, { size, inChannels: 3, cache: false });
-    const index: Record<string, unknown> = { size, channels: 3 };
-    for (const [part, file] of [['train', config.trainSplit!], ['val', config.valSplit!]] as const) {
-      const ids = await readSplitFile(file, ds.ids);
-      const images = new Uint8Array(ids.length * size * size * 3);
-      const masks = new Uint8Array(ids.length * size * size);
-      for (const [i, id] of ids.entries()) {
-        const s = await loader.sample(id);
-        images.set(s.image, i * size * size * 3);
-        masks.set(s.mask, i * size * size);
-      }
-      writeFileSync(join(dump, `${part}_images.u8`), images);
-      writeFileSync(join(dump, `${part}_masks.u8`), masks);
-      index[part] = { count: ids.length, ids, images: `${part}_images.u8`, masks: `${part}_masks.u8` };
-    }
-    writeFileSync(join(dump, 'index.json'), JSON.stringify(index));
-    console.log(`\nPyTorch reference: same protocol, ${epochs} epochs, ${o.torchThreads} threads ...`);
-    const script = fileURLToPath(new URL('./torch/train_busi.py', import.meta.url));
-    const r = spawnSync('/usr/bin/python3', [script, '--data', dump, '--epochs', String(epochs), '--threads', String(o.torchThreads), '--seed', String(config.seed)], {
-      encoding: 'utf8',
-      // libgomp's spinning waiters starve each other on a small shared machine
-      env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-      maxBuffer: 64 << 20,
-    });
-    if (r.status !== 0) console.log(`PyTorch reference failed (exit ${r.status})`);
-    else {
-      const torch = JSON.parse(r.stdout.trim().split('\n').pop()!);
-      const diff = (ours.iou!.mean - torch.best_iou) * 100;
-      console.log(`\n                 IoU     Dice    F1      best epoch  wall`);
-      console.log(`ours          ${(ours.iou!.mean * 100).toFixed(2).padStart(6)}  ${(ours.dice!.mean * 100).toFixed(2).padStart(6)}  ${(ours.f1!.mean * 100).toFixed(2).padStart(6)}  ${String(result.position.best?.epoch).padStart(10)}  ${wallMinutes.toFixed(1)} min`);
-      console.log(`PyTorch       ${(torch.best_iou * 100).toFixed(2).padStart(6)}  ${(torch.best_dice * 100).toFixed(2).padStart(6)}  ${(torch.best_f1 * 100).toFixed(2).padStart(6)}  ${String(torch.best_epoch).padStart(10)}  ${(torch.seconds / 60).toFixed(1)} min`);
-      console.log(`IoU difference (ours - PyTorch): ${diff >= 0 ? '+' : ''}${diff.toFixed(2)} points (target: within 1.5)`);
-    }
-  }
-}
+writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(outDir, 'results.txt'), text);
+console.log(`\n${text}\nwritten: ${join(outDir, 'results.json')}, ${join(outDir, 'results.txt')}`);
