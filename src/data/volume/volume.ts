@@ -85,11 +85,27 @@ export function gridFromAffine(dims: Vec3, affine: Mat4, spacing: Vec3): NiftiGr
     pixdim: [q.qfac, spacing[0], spacing[1], spacing[2], 0, 0, 0, 0],
     qformCode: 1,
     sformCode: 1,
-    quatern: q.quatern,
+    quatern: float32Quatern(q.quatern),
     qoffset: [affine[0]![3]!, affine[1]![3]!, affine[2]![3]!],
     srow: affine.slice(0, 3).map((row) => [...row]),
     xyztUnits: 2, // mm
   };
+}
+
+/**
+ * (b, c, d) as NIfTI-1 stores them (float32), chosen so that a = sqrt(1 - b² - c² - d²) comes back right. Near a
+ * 180° turn (a ≈ 0, as for a flipped DICOM grid) plain rounding leaves 1 - b² - c² - d² at about +1e-7, so a reader
+ * gets a ≈ 3e-4 and a rotation off by ~1e-3; scaling (b, c, d) up by a few float32 steps makes it ≤ 0, read as a = 0.
+ */
+export function float32Quatern(q: Vec3): Vec3 {
+  const rounded = q.map(Math.fround) as Vec3;
+  if (1 - (q[0] ** 2 + q[1] ** 2 + q[2] ** 2) > 1e-8) return rounded; // a clearly above 0: rounding is harmless
+  for (let t = 0; t <= 64; t++) {
+    const f = q.map((x) => Math.fround(x * (1 + t * 2 ** -25))) as Vec3;
+    const w2 = 1 - (f[0] ** 2 + f[1] ** 2 + f[2] ** 2);
+    if (w2 <= 0 && w2 > -2e-7) return f;
+  }
+  return rounded;
 }
 
 /**
