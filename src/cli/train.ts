@@ -23,6 +23,7 @@ interface TrainFlags {
   epochs?: number;
   batch?: number;
   dropLast?: boolean;
+  augmentAfterResize?: boolean;
   size?: number;
   inChannels: number;
   lr: number;
@@ -61,6 +62,7 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
     epochs: f.epochs ?? (demo ? DEMO.epochs : PAPER_DEFAULTS.epochs),
     batch: f.batch ?? (demo ? DEMO.batch : PAPER_DEFAULTS.batch),
     dropLast: f.dropLast ?? PAPER_DEFAULTS.dropLast,
+    augmentAfterResize: f.augmentAfterResize ?? PAPER_DEFAULTS.augmentAfterResize,
     size: f.size ?? (demo ? DEMO.size : PAPER_DEFAULTS.size),
     inChannels: f.inChannels,
     classes: ds.classes === 1 ? 1 : ds.classes + 1,
@@ -104,6 +106,7 @@ export function registerTrain(program: Command): void {
     .option('--epochs <n>', `epochs (default ${PAPER_DEFAULTS.epochs}; demo ${DEMO.epochs})`, intOption(1))
     .option('--batch <n>', `batch size (default ${PAPER_DEFAULTS.batch})`, intOption(2))
     .option('--drop-last', 'drop the last, smaller batch of each epoch (the original trains it: drop_last=False)')
+    .option('--augment-after-resize', 'rotate and flip the resized image (less memory and work; the original augments the stored image, then resizes)')
     .option('-s, --size <pixels>', `input size, a multiple of 16 (default ${PAPER_DEFAULTS.size}; demo ${DEMO.size})`, intOption(16))
     .option('--in-channels <n>', 'image channels the model takes', intOption(1), PAPER_DEFAULTS.inChannels)
     .option('--lr <rate>', 'peak learning rate', positiveOption, PAPER_DEFAULTS.lr)

@@ -1,28 +1,44 @@
 import type { Rng } from '../util/rng.ts';
-import type { Sample } from './samples.ts';
 
-/** A geometric transform of a square grid: source index of each destination pixel. */
-export type PixelMap = (x: number, y: number, n: number) => [number, number];
+/** An image with its mask planes at any size: interleaved pixels and one 0/1 plane per class. */
+export interface Raster {
+  width: number;
+  height: number;
+  channels: number;
+  image: Uint8Array;
+  mask: Uint8Array;
+  classes: number;
+}
 
-const rot90: PixelMap = (x, y, n) => [y, n - 1 - x];
-const flipH: PixelMap = (x, y, n) => [n - 1 - x, y];
-const flipV: PixelMap = (x, y, n) => [x, n - 1 - y];
+/**
+ * A geometric transform: the destination size for a source of width × height, and the source pixel of each
+ * destination pixel.
+ */
+interface PixelMap {
+  size(width: number, height: number): [number, number];
+  source(x: number, y: number, width: number, height: number): [number, number];
+}
+
+// a quarter turn: the destination is height × width
+const rot90: PixelMap = { size: (w, h) => [h, w], source: (x, y, _w, h) => [y, h - 1 - x] };
+const flipH: PixelMap = { size: (w, h) => [w, h], source: (x, y, w) => [w - 1 - x, y] };
+const flipV: PixelMap = { size: (w, h) => [w, h], source: (x, y, _w, h) => [x, h - 1 - y] };
 
 /** Applies a pixel map to the image and every mask plane alike, so they stay aligned. */
-export function remap(s: Sample, map: PixelMap): Sample {
-  const n = s.size;
+export function remap<T extends Raster>(s: T, map: PixelMap): T {
+  const [width, height] = map.size(s.width, s.height);
   const image = new Uint8Array(s.image.length);
   const mask = new Uint8Array(s.mask.length);
-  const plane = n * n;
-  for (let y = 0; y < n; y++)
-    for (let x = 0; x < n; x++) {
-      const [sx, sy] = map(x, y, n);
-      const dst = y * n + x;
-      const src = sy * n + sx;
+  const plane = width * height;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const [sx, sy] = map.source(x, y, s.width, s.height);
+      const dst = y * width + x;
+      const src = sy * s.width + sx;
       for (let c = 0; c < s.channels; c++) image[dst * s.channels + c] = s.image[src * s.channels + c]!;
       for (let k = 0; k < s.classes; k++) mask[k * plane + dst] = s.mask[k * plane + src]!;
     }
-  return { ...s, image, mask };
+  return { ...s, width, height, image, mask };
 }
 
 /** One draw of the original augmentation: `k` quarter turns (0 = none), then an optional flip. */
@@ -47,7 +63,7 @@ export function drawRotateFlip(rng: Rng): RotateFlip {
 }
 
 /** Applies a drawn rotation and flip to the image and every mask plane alike. */
-export function applyRotateFlip(s: Sample, t: RotateFlip): Sample {
+export function applyRotateFlip<T extends Raster>(s: T, t: RotateFlip): T {
   let out = s;
   for (let i = 0; i < t.k; i++) out = remap(out, rot90);
   if (t.flip === 'h' || t.flip === 'hv') out = remap(out, flipH);
@@ -56,6 +72,6 @@ export function applyRotateFlip(s: Sample, t: RotateFlip): Sample {
 }
 
 /** The original protocol's augmentation (see {@link drawRotateFlip}); randomness comes only from `rng`. */
-export function randomRotateFlip(s: Sample, rng: Rng): Sample {
+export function randomRotateFlip<T extends Raster>(s: T, rng: Rng): T {
   return applyRotateFlip(s, drawRotateFlip(rng));
 }

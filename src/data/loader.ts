@@ -2,7 +2,7 @@ import { pixelsToTensor } from '../pipeline/normalize.ts';
 import { Rng } from '../util/rng.ts';
 import { randomRotateFlip } from './augment.ts';
 import type { Dataset } from './dataset.ts';
-import { loadSample, type Sample } from './samples.ts';
+import { loadPair, resizePair, type Pair, type Sample } from './samples.ts';
 
 export interface Batch {
   ids: string[];
@@ -16,8 +16,14 @@ export interface Batch {
 export interface LoaderOptions {
   size: number;
   inChannels: number;
-  /** Decoded samples to keep in memory (decode + resize once, augment every epoch). */
+  /** Keep decoded pairs in memory (decode once, augment and resize every epoch). */
   cache?: boolean;
+  /**
+   * Rotate and flip the resized sample instead of the stored image (then cache the resized samples: less memory
+   * and work per epoch). The original protocol augments first and resizes after, which is the default: cv2's
+   * nearest-neighbour mask resize does not commute with flips, so the two orders differ on edge pixels.
+   */
+  augmentAfterResize?: boolean;
 }
 
 /** Turns samples into one normalised batch. */
@@ -38,22 +44,37 @@ export function collate(samples: Sample[], inChannels: number): Batch {
  * (sharp decodes on libuv's thread pool while ONNX Runtime runs the step).
  */
 export class BatchLoader {
-  private readonly cache = new Map<string, Promise<Sample>>();
+  private readonly cache = new Map<string, Promise<Pair | Sample>>();
 
   constructor(
     private readonly ds: Dataset,
     private readonly o: LoaderOptions,
   ) {}
 
-  sample(id: string): Promise<Sample> {
-    const cached = this.cache.get(id);
-    if (cached) return cached;
-    const p = loadSample(this.ds, id, this.o.size, this.o.inChannels === 1);
+  private cached<T extends Pair | Sample>(id: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.cache.get(id);
+    if (hit) return hit as Promise<T>;
+    const p = load();
     if (this.o.cache !== false) {
       this.cache.set(id, p);
       p.catch(() => this.cache.delete(id));
     }
     return p;
+  }
+
+  private pair(id: string): Promise<Pair> {
+    return this.cached(id, () => loadPair(this.ds, id, this.o.inChannels === 1));
+  }
+
+  /** One pair at the model size, not augmented. */
+  sample(id: string): Promise<Sample> {
+    if (this.o.augmentAfterResize) return this.cached(id, async () => resizePair(await loadPair(this.ds, id, this.o.inChannels === 1), this.o.size));
+    return this.pair(id).then((p) => resizePair(p, this.o.size));
+  }
+
+  private async augmented(id: string, rng: Rng): Promise<Sample> {
+    if (this.o.augmentAfterResize) return randomRotateFlip(await this.sample(id), rng);
+    return resizePair(randomRotateFlip(await this.pair(id), rng), this.o.size);
   }
 
   /**
@@ -73,11 +94,8 @@ export class BatchLoader {
     // augmentation draws come from the rng in batch order, before any decoding finishes: results do not depend on timing
     const seeds = groups.map((g) => g.map(() => (o.augment && o.rng ? o.rng.nextU32() : 0)));
     const make = async (k: number): Promise<Batch> => {
-      const samples = await Promise.all(groups[k]!.map((id) => this.sample(id)));
-      return collate(
-        samples.map((s, i) => (o.augment && o.rng ? randomRotateFlip(s, new Rng(seeds[k]![i]!)) : s)),
-        this.o.inChannels,
-      );
+      const samples = await Promise.all(groups[k]!.map((id, i) => (o.augment && o.rng ? this.augmented(id, new Rng(seeds[k]![i]!)) : this.sample(id))));
+      return collate(samples, this.o.inChannels);
     };
     const first = o.skip ?? 0;
     let next = groups.length > first ? make(first) : undefined;

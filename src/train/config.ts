@@ -20,6 +20,11 @@ export interface TrainConfig {
    * last of 4 images.
    */
   dropLast: boolean;
+  /**
+   * Rotate and flip after resizing (cheaper; see LoaderOptions.augmentAfterResize). Default false, as the original:
+   * albumentations transforms the stored image, then cv2 resizes it.
+   */
+  augmentAfterResize: boolean;
   lr: number;
   optimizer: 'sgd' | 'adamw';
   momentum: number;
@@ -51,6 +56,7 @@ export const PAPER_DEFAULTS: Omit<TrainConfig, 'data' | 'classes'> = {
   epochs: 300,
   batch: 8,
   dropLast: false,
+  augmentAfterResize: false,
   lr: 0.01,
   optimizer: 'sgd',
   momentum: 0.9,

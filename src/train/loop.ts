@@ -140,7 +140,8 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
   const schedule = makeSchedule(config, stepsPerEpoch);
   const { size, inChannels, classes } = model.options;
   const plane = size * size;
-  const loader = new BatchLoader(ds, { size, inChannels });
+  // a config.json from before the option existed augmented after resizing
+  const loader = new BatchLoader(ds, { size, inChannels, augmentAfterResize: (config.augmentAfterResize as boolean | undefined) ?? true });
   let stepsThisRun = 0;
   const nonFinite = (what: string, where: string) => {
     if (!config.skipNonFinite)

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { randomRotateFlip } from '../../src/data/augment.ts';
+import { applyRotateFlip, drawRotateFlip, randomRotateFlip, type Raster } from '../../src/data/augment.ts';
 import { scanDataset } from '../../src/data/dataset.ts';
-import { BatchLoader } from '../../src/data/loader.ts';
-import type { Sample } from '../../src/data/samples.ts';
+import { BatchLoader, collate } from '../../src/data/loader.ts';
+import { loadPair, resizePair, type Sample } from '../../src/data/samples.ts';
 import { makeSplit, readRunSplit, readSplitFile } from '../../src/data/split.ts';
 import { UserError } from '../../src/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -100,7 +100,7 @@ describe('augmentation', () => {
     const n = 9;
     const image = new Uint8Array(n * n).map((_, i) => (i % 5 === 0 || i === 3 ? 200 : i % 200));
     const mask = image.map((v) => (v === 200 ? 1 : 0));
-    const s: Sample = { id: 'x', size: n, channels: 1, image, mask, classes: 1 };
+    const s: Sample = { id: 'x', size: n, width: n, height: n, channels: 1, image, mask, classes: 1 };
     const rng = new Rng(7);
     const seen = new Set<string>();
     for (let t = 0; t < 64; t++) {
@@ -109,6 +109,46 @@ describe('augmentation', () => {
       seen.add(Array.from(out.image.slice(0, 12)).join(','));
     }
     expect(seen.size).toBeGreaterThanOrEqual(6); // several distinct transforms were drawn
+  });
+
+  it('rotates a non-square image into a transposed grid (a quarter turn: width and height swap)', () => {
+    // 3 wide, 2 high: rows [0 1 2] and [3 4 5]; one quarter turn as the loader does it gives 2 wide, 3 high
+    const r: Raster = { width: 3, height: 2, channels: 1, image: Uint8Array.from([0, 1, 2, 3, 4, 5]), mask: Uint8Array.from([1, 0, 0, 0, 0, 1]), classes: 1 };
+    const once = applyRotateFlip(r, { k: 1, flip: 'none' });
+    expect([once.width, once.height]).toEqual([2, 3]);
+    expect(Array.from(once.image)).toEqual([3, 0, 4, 1, 5, 2]);
+    expect(Array.from(once.mask)).toEqual([0, 1, 0, 0, 1, 0]);
+    const full = applyRotateFlip(applyRotateFlip(once, { k: 3, flip: 'none' }), { k: 0, flip: 'hv' });
+    expect(Array.from(full.image)).toEqual([5, 4, 3, 2, 1, 0]);
+  });
+
+  it('augments the stored image before resizing it, as the original protocol; --augment-after-resize the other way', async () => {
+    // a non-square image with a mask edge that nearest-neighbour resizing places differently after a flip
+    const root = await makeDataset([{ id: 'a', w: 37, h: 23 }]);
+    const ds = await scanDataset(root);
+    const pair = await loadPair(ds, 'a', false);
+    const batchOf = async (augmentAfterResize: boolean, seed: number) => {
+      const loader = new BatchLoader(ds, { size: 16, inChannels: 3, augmentAfterResize });
+      for await (const b of loader.batches(['a'], { batch: 1, rng: new Rng(seed), augment: true })) return b;
+      throw new Error('no batch');
+    };
+    // the loader's draw for seed s: shuffle, then one u32 per sample seeds that sample's transform
+    const drawFor = (seed: number) => {
+      const rng = new Rng(seed);
+      rng.shuffle(['a']);
+      return drawRotateFlip(new Rng(rng.nextU32()));
+    };
+    let differing = 0;
+    for (let seed = 0; seed < 12; seed++) {
+      const t = drawFor(seed);
+      const first = collate([await resizePair(applyRotateFlip(pair, t), 16)], 3);
+      const after = collate([applyRotateFlip(await resizePair(pair, 16), t)], 3);
+      expect((await batchOf(false, seed)).targets).toEqual(first.targets);
+      expect((await batchOf(false, seed)).images).toEqual(first.images);
+      expect((await batchOf(true, seed)).targets).toEqual(after.targets);
+      if (first.targets.some((v, i) => v !== after.targets[i])) differing++;
+    }
+    expect(differing).toBeGreaterThan(0); // the order matters for some draws: the test can tell them apart
   });
 });
 
