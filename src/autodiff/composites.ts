@@ -7,6 +7,7 @@
 //   keep the intermediates in memory.
 // - SoftmaxMatMul: attention's softmax(S)·V. Its backward takes rowsum(dP∘P) as rowsum(dO∘O) (FlashAttention's
 //   identity), on [.., T, d] instead of [.., T, T]: two passes fewer over the attention matrix.
+import { intAttr } from '../ir/attrs.ts';
 import type { GraphBuilder } from '../ir/builder.ts';
 import type { GraphNode } from '../ir/types.ts';
 
@@ -105,7 +106,7 @@ export function fuseSoftmaxMatMul(b: GraphBuilder): number {
   b.nodes.forEach((softmax, i) => {
     if (softmax.opType !== 'Softmax') return;
     const rank = b.value(softmax.inputs[0]!).shape.length;
-    const axis = softmax.attrs.axis?.kind === 'int' ? softmax.attrs.axis.value : -1;
+    const axis = intAttr(softmax, 'axis', -1);
     const users = consumers.get(softmax.outputs[0]!) ?? [];
     const mm = users.length === 1 ? b.nodes[users[0]!]! : undefined;
     if ((axis !== -1 && axis !== rank - 1) || mm?.opType !== 'MatMul' || mm.inputs[0] !== softmax.outputs[0] || mm.inputs[1] === softmax.outputs[0]) return;

@@ -1,12 +1,12 @@
 // Gradient rules: one entry per ONNX op type, and the only place that knows derivatives.
 // A rule gets the forward node and dL/d(outputs) and returns dL/d(inputs). It may return a gradient in the
 // broadcast (output) shape: the engine sums it back to the input's shape, and sums fan-out.
+import { clampSliceIndex, floatAttr, int64Values, intAttr, intsAttr, normalizeAxis, reducedAxes, stringAttr } from '../ir/attrs.ts';
 import type { GraphBuilder } from '../ir/builder.ts';
-import type { GraphNode, TensorData, Value } from '../ir/types.ts';
+import type { GraphNode, Value } from '../ir/types.ts';
 import * as op from '../ops/index.ts';
 import { convInputGrad, convWeightGrad, type ConvGeometry } from './conv-grads.ts';
 import { interpolationMatrix } from './resize.ts';
-import './shape-rules.ts';
 
 export interface GradContext {
   readonly b: GraphBuilder;
@@ -32,37 +32,16 @@ const x = (c: GradContext, i: number): Value => {
 const dy = (c: GradContext): Value => c.grads[0]!;
 const y = (c: GradContext): Value => c.outputs[0]!;
 const k = (c: GradContext, v: number): Value => c.b.constant([v], []);
-const intAttr = (c: GradContext, name: string, fallback: number): number => {
-  const a = c.node.attrs[name];
-  return a?.kind === 'int' ? a.value : fallback;
-};
-const floatAttr = (c: GradContext, name: string, fallback: number): number => {
-  const a = c.node.attrs[name];
-  return a?.kind === 'float' ? a.value : fallback;
-};
-const intsAttr = (c: GradContext, name: string, fallback: readonly number[]): number[] => {
-  const a = c.node.attrs[name];
-  return [...(a?.kind === 'ints' ? a.value : fallback)];
-};
-const stringAttr = (c: GradContext, name: string, fallback: string): string => {
-  const a = c.node.attrs[name];
-  return a?.kind === 'string' ? a.value : fallback;
-};
-const constantData = (c: GradContext, i: number): TensorData | undefined => {
-  const v = c.inputs[i];
-  return v ? c.b.constants.get(v.name)?.data : undefined;
-};
+/** The values of constant int64 input i (axes, starts, ends). */
 const constInts = (c: GradContext, i: number): number[] => {
-  const d = constantData(c, i);
-  if (!(d instanceof BigInt64Array)) throw new Error(`${c.node.opType} ${c.node.name}: input ${i} must be a constant int64 tensor`);
-  return Array.from(d, Number);
+  const v = c.inputs[i];
+  return int64Values(v ? c.b.constants.get(v.name)?.data : undefined, `${c.node.opType} ${c.node.name}: input ${i}`);
 };
 const fixedShape = (v: Value): number[] =>
   v.shape.map((d) => {
     if (typeof d !== 'number') throw new Error(`gradient needs a fixed shape, ${v.name} has [${v.shape.join(',')}]`);
     return d;
   });
-const norm = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 /** Swaps the last two axes. */
 const transposeLast = (b: GraphBuilder, v: Value): Value => {
   const r = v.shape.length;
@@ -70,23 +49,22 @@ const transposeLast = (b: GraphBuilder, v: Value): Value => {
 };
 /** The gradient of a reduction: dy with the reduced axes restored as 1, expanded to the input's shape. */
 const unreduce = (b: GraphBuilder, g: Value, input: Value, axes: number[], keepdims: boolean): Value => {
-  const r = input.shape.length;
-  const all = axes.length === 0 ? [...Array(r).keys()] : axes.map((a) => norm(a, r));
+  const all = reducedAxes(axes, input.shape.length);
   const kept = input.shape.map((d, i) => (all.includes(i) ? 1 : d)) as number[];
   const shaped = keepdims ? g : op.Reshape(b, g, kept);
   return op.Expand(b, shaped, fixedShape(input));
 };
 
 function convGeometry(c: GradContext, w: Value): ConvGeometry {
-  const ks = intsAttr(c, 'kernel_shape', fixedShape(w).slice(2));
+  const ks = intsAttr(c.node, 'kernel_shape', fixedShape(w).slice(2));
   if (ks.length !== 2) throw new Error(`${c.node.opType} gradient supports 2-D convolutions only`);
-  if (stringAttr(c, 'auto_pad', 'NOTSET') !== 'NOTSET') throw new Error(`${c.node.opType} gradient needs explicit pads (auto_pad unsupported)`);
+  if (stringAttr(c.node, 'auto_pad', 'NOTSET') !== 'NOTSET') throw new Error(`${c.node.opType} gradient needs explicit pads (auto_pad unsupported)`);
   return {
     kernel: [ks[0]!, ks[1]!],
-    strides: intsAttr(c, 'strides', [1, 1]) as [number, number],
-    pads: intsAttr(c, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
-    dilations: intsAttr(c, 'dilations', [1, 1]) as [number, number],
-    group: intAttr(c, 'group', 1),
+    strides: intsAttr(c.node, 'strides', [1, 1]) as [number, number],
+    pads: intsAttr(c.node, 'pads', [0, 0, 0, 0]) as [number, number, number, number],
+    dilations: intsAttr(c.node, 'dilations', [1, 1]) as [number, number],
+    group: intAttr(c.node, 'group', 1),
   };
 }
 
@@ -111,11 +89,11 @@ function batchNormGrad(c: GradContext): (Value | null)[] {
   const { b } = c;
   const input = x(c, 0);
   const [n, ch, ...spatial] = fixedShape(input);
-  const training = intAttr(c, 'training_mode', 0) === 1;
+  const training = intAttr(c.node, 'training_mode', 0) === 1;
   if (c.needs[3] || c.needs[4]) throw new Error('BatchNormalization gradient w.r.t. mean or variance inputs is not supported');
   const [mean, variance] = training ? [c.outputs[1], c.outputs[2]] : [x(c, 3), x(c, 4)];
   if (!mean || !variance) throw new Error('train-mode BatchNormalization gradient needs the batch mean and variance outputs');
-  const eps = floatAttr(c, 'epsilon', 1e-5);
+  const eps = floatAttr(c.node, 'epsilon', 1e-5);
   const axes = [0, ...spatial.map((_, i) => i + 2)];
   const perChannel = [1, ch!, ...spatial.map(() => 1)];
   const count = n! * spatial.reduce((a, d) => a * d, 1);
@@ -149,13 +127,12 @@ function sliceGrad(c: GradContext): Value {
   const steps = c.inputs[4] ? constInts(c, 4) : starts.map(() => 1);
   let g = dy(c);
   axes.forEach((a, i) => {
-    const ax = norm(a, shape.length);
+    const ax = normalizeAxis(a, shape.length);
     const n = shape[ax]!;
     const step = steps[i]!;
     const m = fixedShape(g)[ax]!;
     if (m === 0) throw new Error('Slice gradient of an empty slice');
-    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
-    let first = step > 0 ? clamp(starts[i]!, 0, n) : clamp(starts[i]!, -1, n - 1);
+    let first = clampSliceIndex(starts[i]!, n, step);
     let stride = step;
     if (step < 0) {
       // reversed slice: flip dy and walk forward from the last element taken
@@ -235,32 +212,32 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
   ['Reciprocal', (c) => [op.Neg(c.b, op.Mul(c.b, dy(c), op.Mul(c.b, y(c), y(c))))]],
   // softmax: y·(dy − Σ dy·y); log-softmax: dy − exp(y)·Σ dy
   ['Softmax', (c) => {
-    const axis = intAttr(c, 'axis', -1);
+    const axis = intAttr(c.node, 'axis', -1);
     return [op.Mul(c.b, y(c), op.Sub(c.b, dy(c), op.ReduceSum(c.b, op.Mul(c.b, dy(c), y(c)), [axis])))];
   }],
   ['LogSoftmax', (c) => {
-    const axis = intAttr(c, 'axis', -1);
+    const axis = intAttr(c.node, 'axis', -1);
     return [op.Sub(c.b, dy(c), op.Mul(c.b, op.Exp(c.b, y(c)), op.ReduceSum(c.b, dy(c), [axis])))];
   }],
-  ['ReduceSum', (c) => [unreduce(c.b, dy(c), x(c, 0), c.inputs[1] ? constInts(c, 1) : [], intAttr(c, 'keepdims', 1) === 1)]],
+  ['ReduceSum', (c) => [unreduce(c.b, dy(c), x(c, 0), c.inputs[1] ? constInts(c, 1) : [], intAttr(c.node, 'keepdims', 1) === 1)]],
   ['ReduceMean', (c) => {
     const input = x(c, 0);
     const count = fixedShape(input).reduce((a, d) => a * d, 1) / fixedShape(y(c)).reduce((a, d) => a * d, 1);
-    return [unreduce(c.b, op.Mul(c.b, dy(c), k(c, 1 / count)), input, intsAttr(c, 'axes', []), intAttr(c, 'keepdims', 1) === 1)];
+    return [unreduce(c.b, op.Mul(c.b, dy(c), k(c, 1 / count)), input, intsAttr(c.node, 'axes', []), intAttr(c.node, 'keepdims', 1) === 1)];
   }],
   ['ReduceSumSquare', (c) => {
-    const g = unreduce(c.b, dy(c), x(c, 0), intsAttr(c, 'axes', []), intAttr(c, 'keepdims', 1) === 1);
+    const g = unreduce(c.b, dy(c), x(c, 0), intsAttr(c.node, 'axes', []), intAttr(c.node, 'keepdims', 1) === 1);
     return [op.Mul(c.b, op.Mul(c.b, g, x(c, 0)), k(c, 2))];
   }],
   ['Reshape', (c) => [op.Reshape(c.b, dy(c), fixedShape(x(c, 0)))]],
   ['Transpose', (c) => {
-    const perm = intsAttr(c, 'perm', [...x(c, 0).shape.keys()].reverse());
+    const perm = intsAttr(c.node, 'perm', [...x(c, 0).shape.keys()].reverse());
     const inverse = perm.map((_, i) => perm.indexOf(i));
     return [op.Transpose(c.b, dy(c), inverse)];
   }],
   ['Expand', (c) => [dy(c), null]],
   ['Concat', (c) => {
-    const axis = norm(intAttr(c, 'axis', 0), x(c, 0).shape.length);
+    const axis = normalizeAxis(intAttr(c.node, 'axis', 0), x(c, 0).shape.length);
     const sizes = c.inputs.map((v) => fixedShape(v!)[axis]!);
     if (c.needs.every(Boolean)) return op.Split(c.b, dy(c), sizes, axis);
     let offset = 0;
@@ -271,7 +248,7 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     });
   }],
   ['Split', (c) => {
-    const axis = norm(intAttr(c, 'axis', 0), x(c, 0).shape.length);
+    const axis = normalizeAxis(intAttr(c.node, 'axis', 0), x(c, 0).shape.length);
     const parts = c.outputs.map((o, i) => c.grads[i] ?? op.Expand(c.b, k(c, 0), fixedShape(o)));
     return [op.Concat(c.b, parts, axis), null];
   }],
@@ -288,10 +265,10 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
   ['Gemm', (c) => {
     const { b } = c;
     const [a, bm] = [x(c, 0), x(c, 1)];
-    const ta = intAttr(c, 'transA', 0) === 1;
-    const tb = intAttr(c, 'transB', 0) === 1;
-    const alpha = floatAttr(c, 'alpha', 1);
-    const beta = floatAttr(c, 'beta', 1);
+    const ta = intAttr(c.node, 'transA', 0) === 1;
+    const tb = intAttr(c.node, 'transB', 0) === 1;
+    const alpha = floatAttr(c.node, 'alpha', 1);
+    const beta = floatAttr(c.node, 'beta', 1);
     const g = alpha === 1 ? dy(c) : op.Mul(b, dy(c), k(c, alpha));
     const da = !c.needs[0] ? null : ta ? op.Gemm(b, bm, g, null, { transA: tb, transB: true }) : op.Gemm(b, g, bm, null, { transB: !tb });
     const db = !c.needs[1] ? null : tb ? op.Gemm(b, g, a, null, { transA: true, transB: ta }) : op.Gemm(b, a, g, null, { transA: !ta });
@@ -323,10 +300,10 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
   // in our models) that is a window of zeros, whose gradient the Relu rule then drops (it masks by y > 0).
   // test/train/parity.test.ts also looks for near-ties, which float32 noise can order either way.
   ['MaxPool', (c) => {
-    const kernel = intsAttr(c, 'kernel_shape', []);
-    const strides = intsAttr(c, 'strides', kernel.map(() => 1));
-    const pads = intsAttr(c, 'pads', [0, 0, 0, 0]);
-    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || pads.some((p) => p !== 0) || intAttr(c, 'ceil_mode', 0))
+    const kernel = intsAttr(c.node, 'kernel_shape', []);
+    const strides = intsAttr(c.node, 'strides', kernel.map(() => 1));
+    const pads = intsAttr(c.node, 'pads', [0, 0, 0, 0]);
+    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || pads.some((p) => p !== 0) || intAttr(c.node, 'ceil_mode', 0))
       throw new Error('MaxPool gradient supports kernel = stride, no padding, floor mode');
     const input = x(c, 0);
     if (fixedShape(input).slice(2).some((d, i) => d % kernel[i]! !== 0)) throw new Error('MaxPool gradient needs sizes divisible by the kernel');
@@ -335,9 +312,9 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     return [maskedBy(c.b, op.ResizeNearest(c.b, dy(c), scales), mask)];
   }],
   ['AveragePool', (c) => {
-    const kernel = intsAttr(c, 'kernel_shape', []);
-    const strides = intsAttr(c, 'strides', kernel.map(() => 1));
-    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || intsAttr(c, 'pads', [0, 0, 0, 0]).some((p) => p !== 0))
+    const kernel = intsAttr(c.node, 'kernel_shape', []);
+    const strides = intsAttr(c.node, 'strides', kernel.map(() => 1));
+    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || intsAttr(c.node, 'pads', [0, 0, 0, 0]).some((p) => p !== 0))
       throw new Error('AveragePool gradient supports kernel = stride, no padding');
     return [op.Mul(c.b, op.ResizeNearest(c.b, dy(c), [1, 1, ...kernel]), k(c, 1 / (kernel[0]! * kernel[1]!)))];
   }],
@@ -345,10 +322,10 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     const input = x(c, 0);
     const [, , h, w] = fixedShape(input);
     const [, , ho, wo] = fixedShape(y(c));
-    const mode = stringAttr(c, 'mode', 'nearest');
-    const coords = stringAttr(c, 'coordinate_transformation_mode', 'half_pixel');
+    const mode = stringAttr(c.node, 'mode', 'nearest');
+    const coords = stringAttr(c.node, 'coordinate_transformation_mode', 'half_pixel');
     if (input.shape.length !== 4) throw new Error('Resize gradient supports 4-D tensors');
-    if (mode === 'nearest' && coords === 'asymmetric' && stringAttr(c, 'nearest_mode', 'round_prefer_floor') === 'floor' && ho! % h! === 0 && wo! % w! === 0) {
+    if (mode === 'nearest' && coords === 'asymmetric' && stringAttr(c.node, 'nearest_mode', 'round_prefer_floor') === 'floor' && ho! % h! === 0 && wo! % w! === 0) {
       // each input pixel is copied into an (sh × sw) block: sum the block
       const sh = ho! / h!;
       const sw = wo! / w!;
@@ -368,11 +345,11 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     const { b } = c;
     const input = x(c, 0);
     const shape = fixedShape(input);
-    const axis = norm(intAttr(c, 'axis', -1), shape.length);
+    const axis = normalizeAxis(intAttr(c.node, 'axis', -1), shape.length);
     const normAxes = [...Array(shape.length - axis).keys()].map((i) => axis + i);
     const outerAxes = [...Array(axis).keys()];
     const featureShape = shape.slice(axis);
-    const [xhat, , invStd] = op.LayerNormalizationStats(b, input, b.constant(new Float32Array(featureShape.reduce((a, d) => a * d, 1)).fill(1), featureShape), null, floatAttr(c, 'epsilon', 1e-5), axis);
+    const [xhat, , invStd] = op.LayerNormalizationStats(b, input, b.constant(new Float32Array(featureShape.reduce((a, d) => a * d, 1)).fill(1), featureShape), null, floatAttr(c.node, 'epsilon', 1e-5), axis);
     const g = op.Mul(b, dy(c), x(c, 1));
     const dx = c.needs[0]
       ? op.Mul(b, invStd!, op.Sub(b, op.Sub(b, g, op.ReduceMean(b, g, normAxes)), op.Mul(b, xhat!, op.ReduceMean(b, op.Mul(b, g, xhat!), normAxes))))

@@ -1,3 +1,6 @@
+// Shape inference: one table from ONNX op type to shape rule, for every op that model, gradient, loss and
+// optimizer graphs emit. The builder calls inferShapes on each node; a missing rule is an error naming the op.
+import { clampSliceIndex, int64Values, intAttr, intsAttr, normalizeAxis, reducedAxes } from './attrs.ts';
 import { broadcastShapes, dimDivide, dimProduct } from './dims.ts';
 import type { Attributes, DType, Dim, TensorData, Value } from './types.ts';
 
@@ -14,27 +17,18 @@ export interface ShapeContext {
   numOutputs: number;
 }
 
-type ShapeRule = (ctx: ShapeContext) => InferredOutput[];
+export type ShapeRule = (ctx: ShapeContext) => InferredOutput[];
 
-const ints = (ctx: ShapeContext, name: string, fallback: readonly number[]): readonly number[] => {
-  const a = ctx.attrs[name];
-  return a?.kind === 'ints' ? a.value : fallback;
-};
-const int = (ctx: ShapeContext, name: string, fallback: number): number => {
-  const a = ctx.attrs[name];
-  return a?.kind === 'int' ? a.value : fallback;
-};
 const input = (ctx: ShapeContext, i: number): Value => {
   const v = ctx.inputs[i];
   if (!v) throw new Error(`missing input ${i}`);
   return v;
 };
-const constInts = (ctx: ShapeContext, i: number): number[] => {
-  const data = ctx.constantOf(i);
-  if (!(data instanceof BigInt64Array)) throw new Error(`input ${i} must be a constant int64 tensor`);
-  return Array.from(data, Number);
+const constInts = (ctx: ShapeContext, i: number): number[] => int64Values(ctx.constantOf(i), `input ${i}`);
+const fixed = (d: Dim): number => {
+  if (typeof d !== 'number') throw new Error('needs a fixed dim');
+  return d;
 };
-const normAxis = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 
 const sameAsFirst: ShapeRule = (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: input(ctx, 0).dtype }];
 const broadcast =
@@ -58,11 +52,11 @@ const convRule: ShapeRule = (ctx) => {
   const x = input(ctx, 0);
   const w = input(ctx, 1);
   const spatial = x.shape.length - 2;
-  const kernel = ints(ctx, 'kernel_shape', w.shape.slice(2) as number[]);
-  const strides = ints(ctx, 'strides', Array(spatial).fill(1));
-  const dil = ints(ctx, 'dilations', Array(spatial).fill(1));
-  const pads = ints(ctx, 'pads', Array(spatial * 2).fill(0));
-  const group = int(ctx, 'group', 1);
+  const kernel = intsAttr(ctx, 'kernel_shape', w.shape.slice(2) as number[]);
+  const strides = intsAttr(ctx, 'strides', Array(spatial).fill(1));
+  const dil = intsAttr(ctx, 'dilations', Array(spatial).fill(1));
+  const pads = intsAttr(ctx, 'pads', Array(spatial * 2).fill(0));
+  const group = intAttr(ctx, 'group', 1);
   if (x.shape[1] !== (w.shape[1] as number) * group)
     throw new Error(`Conv input has ${x.shape[1]} channels, weight expects ${w.shape[1]}x${group}`);
   const out: Dim[] = [x.shape[0]!, w.shape[0]!];
@@ -75,12 +69,12 @@ const convTransposeRule: ShapeRule = (ctx) => {
   const x = input(ctx, 0);
   const w = input(ctx, 1);
   const spatial = x.shape.length - 2;
-  const kernel = ints(ctx, 'kernel_shape', w.shape.slice(2) as number[]);
-  const strides = ints(ctx, 'strides', Array(spatial).fill(1));
-  const dil = ints(ctx, 'dilations', Array(spatial).fill(1));
-  const pads = ints(ctx, 'pads', Array(spatial * 2).fill(0));
-  const outPad = ints(ctx, 'output_padding', Array(spatial).fill(0));
-  const group = int(ctx, 'group', 1);
+  const kernel = intsAttr(ctx, 'kernel_shape', w.shape.slice(2) as number[]);
+  const strides = intsAttr(ctx, 'strides', Array(spatial).fill(1));
+  const dil = intsAttr(ctx, 'dilations', Array(spatial).fill(1));
+  const pads = intsAttr(ctx, 'pads', Array(spatial * 2).fill(0));
+  const outPad = intsAttr(ctx, 'output_padding', Array(spatial).fill(0));
+  const group = intAttr(ctx, 'group', 1);
   const out: Dim[] = [x.shape[0]!, (w.shape[1] as number) * group];
   for (let i = 0; i < spatial; i++) {
     const n = x.shape[2 + i] as number;
@@ -92,9 +86,9 @@ const convTransposeRule: ShapeRule = (ctx) => {
 const poolRule: ShapeRule = (ctx) => {
   const x = input(ctx, 0);
   const spatial = x.shape.length - 2;
-  const kernel = ints(ctx, 'kernel_shape', []);
-  const strides = ints(ctx, 'strides', Array(spatial).fill(1));
-  const pads = ints(ctx, 'pads', Array(spatial * 2).fill(0));
+  const kernel = intsAttr(ctx, 'kernel_shape', []);
+  const strides = intsAttr(ctx, 'strides', Array(spatial).fill(1));
+  const pads = intsAttr(ctx, 'pads', Array(spatial * 2).fill(0));
   const out: Dim[] = [x.shape[0]!, x.shape[1]!];
   for (let i = 0; i < spatial; i++)
     out.push(spatialOut(x.shape[2 + i]!, kernel[i]!, strides[i]!, pads[i]!, pads[i + spatial]!, 1));
@@ -114,8 +108,7 @@ const reshapeRule: ShapeRule = (ctx) => {
 };
 
 const reduceShape = (x: Value, axes: readonly number[], keepdims: boolean): Dim[] => {
-  const rank = x.shape.length;
-  const all = axes.length === 0 ? x.shape.map((_, i) => i) : axes.map((a) => normAxis(a, rank));
+  const all = reducedAxes(axes, x.shape.length);
   const out: Dim[] = [];
   x.shape.forEach((d, i) => {
     if (!all.includes(i)) out.push(d);
@@ -124,14 +117,31 @@ const reduceShape = (x: Value, axes: readonly number[], keepdims: boolean): Dim[
   return out;
 };
 
-const RULES = new Map<string, ShapeRule>([
-  ...['Relu', 'Sigmoid', 'Erf', 'Neg', 'Sqrt', 'Exp', 'Log', 'Abs', 'Reciprocal', 'Identity', 'Tanh', 'Softplus', 'Softmax', 'LayerNormalization'].map(
+/** Reductions whose axes are an attribute (ReduceSumSquare, ReduceMax at opset 17); the dtype of the input. */
+const reduceWithAttrAxes: ShapeRule = (ctx) => [
+  { shape: reduceShape(input(ctx, 0), intsAttr(ctx, 'axes', []), intAttr(ctx, 'keepdims', 1) === 1), dtype: input(ctx, 0).dtype },
+];
+
+/** LayerNormalization with its optional outputs Mean and InvStdDev (shape: x.shape[:axis] + ones). */
+const layerNormRule: ShapeRule = (ctx) => {
+  const x = input(ctx, 0);
+  const r = x.shape.length;
+  const axis = normalizeAxis(intAttr(ctx, 'axis', -1), r);
+  const stats: Dim[] = x.shape.map((d, i) => (i < axis ? d : 1));
+  const out: InferredOutput[] = [{ shape: [...x.shape], dtype: x.dtype }];
+  for (let i = 1; i < ctx.numOutputs; i++) out.push({ shape: [...stats], dtype: 'float32' });
+  return out;
+};
+
+export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, ShapeRule>([
+  ...['Relu', 'Sigmoid', 'Erf', 'Neg', 'Sqrt', 'Exp', 'Log', 'Abs', 'Reciprocal', 'Identity', 'Tanh', 'Softplus', 'Softmax'].map(
     (op): [string, ShapeRule] => [op, sameAsFirst],
   ),
   ...['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum'].map((op): [string, ShapeRule] => [op, broadcast()]),
   ...['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual'].map((op): [string, ShapeRule] => [op, broadcast('bool')]),
   ['Not', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: 'bool' }]],
   ['Where', whereRule],
+  ['LayerNormalization', layerNormRule],
   // Y like X; in training mode also the running mean and variance, shaped like the scale [C]
   ['BatchNormalization', (ctx) => [sameAsFirst(ctx)[0]!, ...Array.from({ length: ctx.numOutputs - 1 }, () => ({ shape: [...input(ctx, 1).shape], dtype: 'float32' as DType }))]],
   ['Conv', convRule],
@@ -142,7 +152,7 @@ const RULES = new Map<string, ShapeRule>([
   [
     'Cast',
     (ctx) => {
-      const to = int(ctx, 'to', 1);
+      const to = intAttr(ctx, 'to', 1);
       const dtype: DType = to === 7 ? 'int64' : to === 9 ? 'bool' : 'float32';
       return [{ shape: [...input(ctx, 0).shape], dtype }];
     },
@@ -151,7 +161,7 @@ const RULES = new Map<string, ShapeRule>([
     'Transpose',
     (ctx) => {
       const x = input(ctx, 0);
-      const perm = ints(ctx, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
+      const perm = intsAttr(ctx, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
       return [{ shape: perm.map((p) => x.shape[p]!), dtype: x.dtype }];
     },
   ],
@@ -159,7 +169,7 @@ const RULES = new Map<string, ShapeRule>([
     'Concat',
     (ctx) => {
       const first = input(ctx, 0);
-      const axis = normAxis(int(ctx, 'axis', 0), first.shape.length);
+      const axis = normalizeAxis(intAttr(ctx, 'axis', 0), first.shape.length);
       const shape = [...first.shape];
       const sizes = ctx.inputs.map((v) => v!.shape[axis]!);
       if (!sizes.every((s) => typeof s === 'number')) throw new Error('Concat along a symbolic dim');
@@ -171,7 +181,7 @@ const RULES = new Map<string, ShapeRule>([
     'Split',
     (ctx) => {
       const x = input(ctx, 0);
-      const axis = normAxis(int(ctx, 'axis', 0), x.shape.length);
+      const axis = normalizeAxis(intAttr(ctx, 'axis', 0), x.shape.length);
       const sizes = ctx.inputs[1] ? constInts(ctx, 1) : Array(ctx.numOutputs).fill((x.shape[axis] as number) / ctx.numOutputs);
       return sizes.map((s) => {
         const shape = [...x.shape];
@@ -190,13 +200,12 @@ const RULES = new Map<string, ShapeRule>([
       const steps = ctx.inputs[4] ? constInts(ctx, 4) : starts.map(() => 1);
       const shape = [...x.shape];
       axes.forEach((a, i) => {
-        const ax = normAxis(a, shape.length);
+        const ax = normalizeAxis(a, shape.length);
         const n = shape[ax];
         if (typeof n !== 'number') throw new Error('Slice on a symbolic dim');
         const step = steps[i]!;
-        const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
-        const s = step > 0 ? clamp(starts[i]!, 0, n) : clamp(starts[i]!, -1, n - 1);
-        const e = step > 0 ? clamp(ends[i]!, 0, n) : clamp(ends[i]!, -1, n - 1);
+        const s = clampSliceIndex(starts[i]!, n, step);
+        const e = clampSliceIndex(ends[i]!, n, step);
         shape[ax] = Math.max(0, Math.ceil((e - s) / step));
       });
       return [{ shape, dtype: x.dtype }];
@@ -207,8 +216,8 @@ const RULES = new Map<string, ShapeRule>([
     (ctx) => {
       const a = input(ctx, 0);
       const b = input(ctx, 1);
-      const m = int(ctx, 'transA', 0) ? a.shape[1]! : a.shape[0]!;
-      const n = int(ctx, 'transB', 0) ? b.shape[0]! : b.shape[1]!;
+      const m = intAttr(ctx, 'transA', 0) ? a.shape[1]! : a.shape[0]!;
+      const n = intAttr(ctx, 'transB', 0) ? b.shape[0]! : b.shape[1]!;
       return [{ shape: [m, n], dtype: 'float32' }];
     },
   ],
@@ -248,24 +257,78 @@ const RULES = new Map<string, ShapeRule>([
   ],
   [
     'ReduceMean',
-    (ctx) => [{ shape: reduceShape(input(ctx, 0), ints(ctx, 'axes', []), int(ctx, 'keepdims', 1) === 1), dtype: 'float32' }],
+    (ctx) => [{ shape: reduceShape(input(ctx, 0), intsAttr(ctx, 'axes', []), intAttr(ctx, 'keepdims', 1) === 1), dtype: 'float32' }],
   ],
   [
     'ReduceSum',
     (ctx) => [
-      { shape: reduceShape(input(ctx, 0), ctx.inputs[1] ? constInts(ctx, 1) : [], int(ctx, 'keepdims', 1) === 1), dtype: input(ctx, 0).dtype },
+      { shape: reduceShape(input(ctx, 0), ctx.inputs[1] ? constInts(ctx, 1) : [], intAttr(ctx, 'keepdims', 1) === 1), dtype: input(ctx, 0).dtype },
     ],
+  ],
+  // ops beyond the model forward graphs: gradients, losses, optimizers, post-processing, and the composites of
+  // autodiff/composites.ts (Gelu, SoftmaxMatMul)
+  ['Gelu', sameAsFirst],
+  ['Sign', sameAsFirst],
+  ['LogSoftmax', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: 'float32' }]],
+  [
+    'SoftmaxMatMul',
+    (ctx) => {
+      const [sShape, vShape] = [input(ctx, 0).shape, input(ctx, 1).shape];
+      return [{ shape: [...sShape.slice(0, -1), vShape[vShape.length - 1]!], dtype: 'float32' }, { shape: [...sShape], dtype: 'float32' }];
+    },
+  ],
+  ['ReduceSumSquare', reduceWithAttrAxes],
+  ['ReduceMax', reduceWithAttrAxes],
+  [
+    'ArgMax',
+    (ctx) => {
+      const x = input(ctx, 0);
+      const axis = normalizeAxis(intAttr(ctx, 'axis', 0), x.shape.length);
+      const keep = intAttr(ctx, 'keepdims', 1) === 1;
+      const shape = x.shape.flatMap((d, i) => (i !== axis ? [d] : keep ? [1] : []));
+      return [{ shape, dtype: 'int64' }];
+    },
+  ],
+  [
+    'Pad',
+    (ctx) => {
+      const x = input(ctx, 0);
+      const pads = constInts(ctx, 1);
+      const r = x.shape.length;
+      return [{ shape: x.shape.map((d, i) => fixed(d) + pads[i]! + pads[i + r]!), dtype: x.dtype }];
+    },
+  ],
+  [
+    'Gather',
+    (ctx) => {
+      const x = input(ctx, 0);
+      const idx = input(ctx, 1);
+      const axis = normalizeAxis(intAttr(ctx, 'axis', 0), x.shape.length);
+      return [{ shape: [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], dtype: x.dtype }];
+    },
+  ],
+  [
+    'SpaceToDepth',
+    (ctx) => {
+      const [n, c, h, w] = input(ctx, 0).shape;
+      const s = intAttr(ctx, 'blocksize', 1);
+      if (fixed(h!) % s || fixed(w!) % s) throw new Error(`SpaceToDepth block ${s} does not divide ${h}x${w}`);
+      return [{ shape: [n!, fixed(c!) * s * s, fixed(h!) / s, fixed(w!) / s], dtype: input(ctx, 0).dtype }];
+    },
+  ],
+  [
+    'DepthToSpace',
+    (ctx) => {
+      const [n, c, h, w] = input(ctx, 0).shape;
+      const s = intAttr(ctx, 'blocksize', 1);
+      return [{ shape: [n!, fixed(c!) / (s * s), fixed(h!) * s, fixed(w!) * s], dtype: input(ctx, 0).dtype }];
+    },
   ],
 ]);
 
 /** Infers output shapes of one node; a missing rule is an error naming the op. */
 export function inferShapes(opType: string, ctx: ShapeContext): InferredOutput[] {
-  const rule = RULES.get(opType);
+  const rule = SHAPE_RULES.get(opType);
   if (!rule) throw new Error(`no shape rule for ONNX op ${opType}`);
   return rule(ctx);
-}
-
-/** Lets later modules (autodiff) add rules for ops only they emit. */
-export function registerShapeRule(opType: string, rule: ShapeRule): void {
-  RULES.set(opType, rule);
 }
