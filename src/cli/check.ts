@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { checkDataset, type CheckReport } from '../data/check.ts';
+import { UserError } from '../errors.ts';
 import { ProgressLine } from './progress.ts';
 import { action, intOption } from './run.ts';
 
@@ -12,6 +13,11 @@ const sizeOption = (value: string): number => {
 
 export function summaryLine(r: CheckReport): string {
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  if (r.layout && r.layout !== '2d')
+    return (
+      `${r.root}: ${r.layout === 'nnunet' ? 'nnU-Net' : 'volume'} dataset, ${plural(r.images, 'case')}, ${plural(r.masks, 'label map')}, ${plural(r.classes, 'label')} in dataset.json, ` +
+      `${r.usable} usable cases: ${plural(r.counts.error, 'error')}, ${plural(r.counts.warning, 'warning')}, ${plural(r.counts.info, 'note')}`
+    );
   return (
     `${r.root}: ${plural(r.images, 'image')}, ${plural(r.masks, 'mask')} in ${plural(r.classes, 'class folder')}, ` +
     `${r.usable} usable pairs: ${plural(r.counts.error, 'error')}, ${plural(r.counts.warning, 'warning')}, ${plural(r.counts.info, 'note')}`
@@ -21,14 +27,20 @@ export function summaryLine(r: CheckReport): string {
 export function registerCheck(program: Command): void {
   program
     .command('check')
-    .description('check a dataset folder in one pass: layout, pairing, every image and mask decoded, sizes, mask values, duplicates, split files; exits 1 when there are errors')
-    .requiredOption('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/<k>/<id>.png)')
+    .description(
+      'check a dataset folder in one pass: layout, pairing, every image and mask decoded, sizes, mask values, duplicates, split files; for volumes (nnU-Net or images/<case>.nii.gz + labels/) grids, label values, empty labels, anisotropy; exits 1 when there are errors',
+    )
+    .argument('[folder]', 'dataset folder (same as --data)')
+    .option('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/<k>/<id>.png; or a volume dataset)')
     .option('-s, --size <pixels>', 'model input size (a multiple of 16): also report masks whose foreground vanishes at that size', sizeOption)
     .option('-q, --quiet', 'print errors and warnings only (no notes)')
     .action(
-      action(async (o: { data: string; size?: number; quiet?: boolean }) => {
+      action(async (folder: string | undefined, o: { data?: string; size?: number; quiet?: boolean }) => {
+        const data = o.data ?? folder;
+        if (!data) throw new UserError('check: give the dataset folder (mobileutr check <folder>, or --data <folder>)');
+        if (o.data && folder && o.data !== folder) throw new UserError(`check: two dataset folders given (${folder} and --data ${o.data})`);
         let progress: ProgressLine | undefined;
-        const report = await checkDataset(o.data, {
+        const report = await checkDataset(data, {
           size: o.size,
           onProgress: process.stderr.isTTY
             ? (done, total) => {

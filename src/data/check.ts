@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { IMAGE_EXTENSIONS } from './dataset.ts';
+import { IMAGE_EXTENSIONS, detectLayout, type DatasetLayout } from './dataset.ts';
 import { decodeImage, readImageFile, readImageHeader, type ImageHeader } from './image.ts';
 import { binarizeMask } from './samples.ts';
 import { readSplitFile } from './split.ts';
+import { checkVolumeDataset } from './volume/check.ts';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -23,6 +24,8 @@ export interface Finding {
 
 export interface CheckReport {
   root: string;
+  /** The layout found; for volume layouts images counts cases, masks label maps, classes dataset.json's labels. */
+  layout?: DatasetLayout;
   findings: Finding[];
   /** Files with an image extension in images/. */
   images: number;
@@ -193,6 +196,7 @@ export async function checkDataset(root: string, o: CheckOptions = {}): Promise<
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`${root}: ${code === 'ENOENT' ? 'dataset folder not found' : `cannot read the dataset folder (${code})`}`);
   }
+  if ((await detectLayout(root)) !== '2d') return checkVolumeDataset(root, o);
   const top = await listFolder(root, 'dataset folder', add);
   if (top && top.files.length + top.dirs.length === 0) {
     add('error', root, 'dataset folder is empty (expected images/<id>.<ext> and masks/0/<id>.png)');

@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { UserError } from '../errors.ts';
+import { detectVolumeLayout, type VolumeLayout } from './volume/dataset.ts';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'];
 
@@ -28,9 +29,20 @@ async function listDir(path: string, what: string): Promise<string[]> {
   }
 }
 
+/** The layouts a dataset folder can have: '2d' (images/ + masks/k/), or a volume layout (see volume/dataset.ts). */
+export type DatasetLayout = '2d' | VolumeLayout;
+
+/** Which layout a folder has: nnU-Net v2 (imagesTr/, dataset.json) or volumes (images/<case>.nii.gz), else 2-D. */
+export async function detectLayout(root: string): Promise<DatasetLayout> {
+  return (await detectVolumeLayout(root)) ?? '2d';
+}
+
 /** Scans a dataset folder; a missing or empty folder is a UserError, pairing problems are collected. */
 export async function scanDataset(root: string): Promise<Dataset> {
   await listDir(root, 'dataset folder');
+  const layout = await detectLayout(root);
+  if (layout !== '2d')
+    throw new UserError(`${root}: a volume dataset (${layout === 'nnunet' ? 'nnU-Net layout' : 'images/<case>.nii.gz'}); this command reads 2-D images (images/<id>.<ext>, masks/<k>/<id>.png)`);
   const imageFiles = (await listDir(join(root, 'images'), 'images folder (expected images/<id>.<ext>)')).filter((f) =>
     IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()),
   );
