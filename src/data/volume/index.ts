@@ -23,6 +23,13 @@ export { axisCodes, fromCanonical, orientationOf, toCanonical, toCanonicalData, 
 export { bestAffine, qformAffine } from './nifti-header.ts';
 export { affineDistance, applyAffine, formatDims, voxelCount, type Mat4, type NiftiGrid, type Vec3, type Volume, type VoxelType } from './volume.ts';
 
+// datasets, check, training slices
+export { detectVolumeLayout, readDatasetJson, scanVolumeDataset, type VolumeCase, type VolumeDataset, type VolumeLayout } from './dataset.ts';
+export { checkVolumeDataset } from './check.ts';
+export { dequantize, intensityMap, parseIntensity, parseWindow, quantize, type Intensity, type IntensityMap } from './intensity.ts';
+export { SLICE_AXES, prepareCase, sliceCount, sliceOf, type PreparedCase, type Slice, type SliceAxis } from './slices.ts';
+export { DEFAULT_MEMORY_BYTES, SliceLoader, VolumeCache, splitCases, type SliceBatch, type SliceLoaderOptions } from './loader.ts';
+
 /** File names that are NIfTI volumes. */
 export const isNiftiPath = (path: string) => /\.nii(\.gz)?$/i.test(path);
 
