@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { scanDataset } from '../data/dataset.ts';
+import { detectLayout, scanDataset } from '../data/dataset.ts';
+import { scanVolumeDataset } from '../data/volume/dataset.ts';
 import { makeSplit, writeSplitFile } from '../data/split.ts';
 import { UserError } from '../errors.ts';
 import { action, ensureOutputDir, fractionOption, fsProblem, intOption, reportPairing } from './run.ts';
@@ -8,15 +9,17 @@ import { action, ensureOutputDir, fractionOption, fsProblem, intOption, reportPa
 export function registerSplit(program: Command): void {
   program
     .command('split')
-    .description('write a seeded random train/val split of a dataset folder (train.txt, val.txt)')
-    .requiredOption('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/0/<id>.png)')
+    .description('write a seeded random train/val split of a dataset folder (train.txt, val.txt); a volume dataset is split by case')
+    .requiredOption('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/0/<id>.png; or volumes: nnU-Net imagesTr/ + labelsTr/, images/<case>.nii.gz + labels/)')
     .option('--val <fraction>', 'validation fraction', fractionOption, 0.3)
     .option('--seed <n>', 'random seed', intOption(0), 41)
     .option('-o, --out <dir>', 'where to write the split files (default: the dataset folder)')
     .option('--skip-unpaired', 'leave out images without masks (and masks without images) with a warning, instead of stopping')
     .action(
       action(async (o: { data: string; val: number; seed: number; out?: string; skipUnpaired?: boolean }) => {
-        const ds = await scanDataset(o.data);
+        const volumes = (await detectLayout(o.data)) !== '2d';
+        // volumes: case ids, so that the slices of one patient are never on both sides
+        const ds = volumes ? await scanVolumeDataset(o.data).then((v) => ({ ids: v.cases.map((c) => c.id), problems: v.problems })) : await scanDataset(o.data);
         reportPairing(o.data, ds.problems, o.skipUnpaired);
         const { train, val } = makeSplit(ds.ids, o.val, o.seed);
         const dir = o.out ?? o.data;
@@ -27,7 +30,7 @@ export function registerSplit(program: Command): void {
             throw new UserError(`${path}: cannot write (${fsProblem(e)})`);
           });
         }
-        console.log(`${ds.ids.length} pairs: ${train.length} in ${join(dir, 'train.txt')}, ${val.length} in ${join(dir, 'val.txt')} (seed ${o.seed})`);
+        console.log(`${ds.ids.length} ${volumes ? 'cases' : 'pairs'}: ${train.length} in ${join(dir, 'train.txt')}, ${val.length} in ${join(dir, 'val.txt')} (seed ${o.seed})`);
       }),
     );
 }

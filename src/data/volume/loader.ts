@@ -20,7 +20,10 @@ import type { VolumeCase, VolumeDataset } from './dataset.ts';
 import type { Intensity } from './intensity.ts';
 import { readNiftiHeader } from './nifti-read.ts';
 import { classValues, prepareCase, sliceChannels, sliceCount, sliceOf, type PreparedCase, type Slice, type SliceAxis } from './slices.ts';
+import { reorientation } from './orientation.ts';
 import { voxelCount } from './volume.ts';
+
+const AXIS_INDEX: Record<SliceAxis, 0 | 1 | 2> = { sagittal: 0, coronal: 1, axial: 2 };
 
 /** The default budget for decoded volumes: 1 GiB. */
 export const DEFAULT_MEMORY_BYTES = 2 ** 30;
@@ -120,6 +123,7 @@ export class SliceLoader {
   readonly cache: VolumeCache;
   private readonly byId: Map<string, VolumeCase>;
   private readonly estimates = new Map<string, number>();
+  private readonly counts = new Map<string, number>();
   /** Classes of the softmax: background + the labels of dataset.json (or `classes`, default 2, without one). */
   readonly classes: number;
   readonly inChannels: number;
@@ -156,16 +160,35 @@ export class SliceLoader {
 
   /** Bytes a case will take once prepared: from the NIfTI headers when it is not loaded yet (a DICOM case is loaded). */
   async caseBytes(id: string): Promise<number> {
-    const known = this.estimates.get(id);
-    if (known !== undefined) return known;
+    await this.measure(id);
+    return this.estimates.get(id)!;
+  }
+
+  /** Slices of a case along the loader's axis, from its header when it is not loaded yet. */
+  async caseSliceCount(id: string): Promise<number> {
+    await this.measure(id);
+    return this.counts.get(id)!;
+  }
+
+  /** Slices of all these cases (an epoch's length), from their headers. */
+  async sliceTotal(ids: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) n += await this.caseSliceCount(id);
+    return n;
+  }
+
+  private async measure(id: string): Promise<void> {
+    if (this.estimates.has(id)) return;
     const c = this.case(id);
-    let bytes: number;
     if (c.images.every((p) => /\.nii(\.gz)?$/i.test(p))) {
       const header = readNiftiHeader(await readFile(c.images[0]!), c.images[0]!);
-      bytes = voxelCount(header.dims) * (c.images.length + (c.label ? 1 : 0));
-    } else bytes = (await this.prepared(id)).bytes;
-    this.estimates.set(id, bytes);
-    return bytes;
+      this.estimates.set(id, voxelCount(header.dims) * (c.images.length + (c.label ? 1 : 0)));
+      this.counts.set(id, reorientation(header.dims, header.affine).dims[AXIS_INDEX[this.axis]]);
+    } else {
+      const p = await this.prepared(id);
+      this.estimates.set(id, p.bytes);
+      this.counts.set(id, sliceCount(p, this.axis));
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 // Volume datasets: layout detection (nnU-Net v2, images/ + labels/ with NIfTI or DICOM series, 2-D unchanged) and
 // `mobileutr check` on them: grids, label values, empty maps, anisotropy, unreadable files, in one pass.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -134,5 +134,13 @@ describe('check on volume datasets', () => {
     expect(r.stdout).toMatch(/trunc_0000\.nii\.gz: /);
     expect(r.stdout + r.stderr).not.toMatch(/\n\s+at /);
     expectCleanFailure(await cli(['check']), /give the dataset folder/);
+  });
+
+  it('split writes case ids for a volume dataset', async () => {
+    const out = join(nnunet, 'split');
+    const r = await cli(['split', '--data', nnunet, '--val', '0.5', '--out', out]);
+    expect(r.stdout, r.stderr).toMatch(/^2 cases: 1 in .*train\.txt, 1 in .*val\.txt/);
+    const ids = [readFileSync(join(out, 'train.txt'), 'utf8').trim(), readFileSync(join(out, 'val.txt'), 'utf8').trim()].sort();
+    expect(ids).toEqual(['case_a', 'case_b']);
   });
 });

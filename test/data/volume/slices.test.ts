@@ -162,6 +162,10 @@ describe('streaming loader', () => {
     expect(ids).not.toEqual(expected); // shuffled
     expect(loader.cache.peakBytes).toBeLessThanOrEqual(budget);
     expect(loader.cache.loads).toBe(6); // each case read once per epoch
+    expect(await loader.sliceTotal(all)).toBe(expected.length);
+    const coronal = new SliceLoader(ds, { size: 16, intensity: { kind: 'ct' }, axis: 'coronal' });
+    expect(await coronal.sliceTotal(all)).toBe(6 * 8); // from the headers, nothing read
+    expect(coronal.cache.loads).toBe(0);
   });
 
   it('splits by case: no case has slices on both sides; context 1 gives 3 channels', async () => {
@@ -207,6 +211,7 @@ describeWithDataset(
       let expected = 0;
       for (const id of cases) expected += (await loader.prepared(id)).dims[2];
       expect(slices).toBe(expected);
+      expect(await loader.sliceTotal(cases)).toBe(expected);
       expect([...seen].sort()).toEqual([0, 1, 2]);
       // hippocampus_001: 35×51×35 RAS, so 35 axial slices of 35×51
       const p = await loader.prepared('hippocampus_001');
