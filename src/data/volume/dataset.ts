@@ -44,9 +44,11 @@ const stripNifti = (f: string) => f.replace(NIFTI, '');
 async function entries(path: string): Promise<{ files: string[]; dirs: string[] } | undefined> {
   try {
     const list = (await readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+    // a symbolic link counts as what it points to (a linked DICOM series folder is a case)
+    const dir = await Promise.all(list.map((e) => (e.isSymbolicLink() ? isDir(join(path, e.name)) : e.isDirectory())));
     return {
-      files: list.filter((e) => !e.isDirectory()).map((e) => e.name).sort(),
-      dirs: list.filter((e) => e.isDirectory()).map((e) => e.name).sort(),
+      files: list.filter((_, i) => !dir[i]).map((e) => e.name).sort(),
+      dirs: list.filter((_, i) => dir[i]).map((e) => e.name).sort(),
     };
   } catch {
     return undefined;

@@ -1,6 +1,6 @@
 // Volume datasets: layout detection (nnU-Net v2, images/ + labels/ with NIfTI or DICOM series, 2-D unchanged) and
 // `mobileutr check` on them: grids, label values, empty maps, anisotropy, unreadable files, in one pass.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,14 @@ describe('layout detection', () => {
       ['n1', join(ours, 'images', 'n1.nii.gz')],
     ]);
     expect(ds.problems).toEqual([]);
+    // cases linked in from elsewhere (a DICOM folder and a label file)
+    const linked = join(ours, '..', 'linked');
+    mkdirSync(join(linked, 'images'), { recursive: true });
+    mkdirSync(join(linked, 'labels'), { recursive: true });
+    symlinkSync(join(ours, 'images', 'd1'), join(linked, 'images', 'd1'));
+    symlinkSync(join(ours, 'labels', 'd1.nii.gz'), join(linked, 'labels', 'd1.nii.gz'));
+    expect(await detectLayout(linked)).toBe('volumes');
+    expect((await scanVolumeDataset(linked)).cases.map((c) => c.id)).toEqual(['d1']);
   });
 
   it('keeps 2-D folders 2-D, and the 2-D scanner names a volume folder instead of misreading it', async () => {
