@@ -1,0 +1,75 @@
+// Kernel time of single ONNX ops and of the alternative formulations the gradient rules choose between, at
+// MobileUtr's largest training shapes (batch 8, 256x256), at 1 and 2 threads in the same run. The time is ONNX
+// Runtime's per-node kernel time (fastest of the runs), so copying inputs and outputs through Node does not count.
+//   npm run bench:ops -- [--threads 1,2] [--runs 7] [--only <substring>]
+// What it shows: element-wise passes over [8,64,256,256] are bound by memory bandwidth (a second thread gains
+// little), so the backward's cost is mostly its number of passes over the large tensors.
+import { Command } from 'commander';
+import { GraphBuilder } from '../src/ir/builder.ts';
+import { encodeModel } from '../src/ir/onnx.ts';
+import type { Value } from '../src/ir/types.ts';
+import * as op from '../src/ops/index.ts';
+import { NodeSession } from '../src/runtime/session.ts';
+import type { TensorMap } from '../src/runtime/types.ts';
+import { Rng } from '../src/util/rng.ts';
+import { readProfile } from './profile.ts';
+
+const opts = new Command()
+  .option('--threads <list>', 'comma-separated thread counts', '1,2')
+  .option('--runs <n>', 'runs per case (the fastest counts)', '7')
+  .option('--only <text>', 'cases whose name contains this')
+  .parse()
+  .opts();
+
+type B = GraphBuilder;
+const N = 8;
+const BIG = [N, 64, 256, 256];
+const ATTN = [N, 4, 1024, 1024];
+const HEAD = [N, 4, 1024, 32];
+const zero = (b: B) => b.constant([0], []);
+
+const CASES: [string, (b: B) => Value[]][] = [
+  ['Mul [8,64,256,256]', (b) => [op.Mul(b, b.input('x', BIG), b.input('y', BIG))]],
+  ['Erf', (b) => [op.Erf(b, b.input('x', BIG))]],
+  ['Exp', (b) => [op.Exp(b, b.input('x', BIG))]],
+  ['Gelu (fused by ORT)', (b) => {
+    const x = b.input('x', BIG);
+    return [op.Mul(b, op.Mul(b, x, op.Add(b, op.Erf(b, op.Div(b, x, b.constant([Math.SQRT2], []))), b.constant([1], []))), b.constant([0.5], []))];
+  }],
+  ['ReduceSum over N,H,W', (b) => [op.ReduceSum(b, b.input('x', BIG), [0, 2, 3], false)]],
+  ['relu grad: Where(y > 0, dy, 0)', (b) => [op.Where(b, op.Greater(b, b.input('y', BIG), zero(b)), b.input('dy', BIG), zero(b))]],
+  ['relu grad: dy * float(y > 0)', (b) => [op.Mul(b, b.input('dy', BIG), op.Cast(b, op.Greater(b, b.input('y', BIG), zero(b)), 'float32'))]],
+  ['conv 1x1 16->64, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [64, 16, 1, 1]), null)]],
+  ['depthwise 3x3, 16 ch, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [16, 1, 3, 3]), null, { pads: [1, 1, 1, 1], group: 16 })]],
+  ['attention P·dO', (b) => [op.MatMul(b, b.input('p', ATTN), b.input('do', HEAD))]],
+  ['attention Pᵀ·dO (transposed operand)', (b) => [op.MatMul(b, op.Transpose(b, b.input('p', ATTN), [0, 1, 3, 2]), b.input('do', HEAD))]],
+];
+
+async function kernelMs(name: string, build: (b: B) => Value[], threads: number, runs: number): Promise<string> {
+  const b = new GraphBuilder({ rng: new Rng(1) });
+  const outputs = build(b);
+  const initializers = [...b.constants.values()].map((c) => ({ value: c.value, data: c.data }));
+  const prefix = `/tmp/mobileutr-ops-${process.pid}-`;
+  const session = await NodeSession.create(encodeModel({ name, nodes: b.nodes, inputs: b.inputs, outputs, initializers }), { threads, profilePrefix: prefix });
+  const rng = new Rng(3);
+  const feeds: TensorMap = {};
+  for (const v of b.inputs) {
+    const dims = v.shape as number[];
+    feeds[v.name] = { data: Float32Array.from({ length: dims.reduce((p, d) => p * d, 1) }, () => rng.normal()), dims };
+  }
+  for (let i = 0; i < runs + 1; i++) await session.run(feeds);
+  session.endProfiling();
+  await session.release();
+  const p = readProfile(prefix, 1);
+  return `${p.totalMs.toFixed(1)} (${p.nodes.map((n) => `${n.opType} ${n.ms.toFixed(1)}`).join(' + ')})`;
+}
+
+const threads = String(opts.threads).split(',').map(Number);
+const runs = Number(opts.runs);
+console.log(`kernel ms, fastest of ${runs} runs; columns: ${threads.map((t) => `${t} thread(s)`).join(' | ')}`);
+for (const [name, build] of CASES) {
+  if (opts.only && !name.includes(String(opts.only))) continue;
+  const cells: string[] = [];
+  for (const t of threads) cells.push(await kernelMs(name, build, t, runs));
+  console.log(`${name.padEnd(48)} ${cells.join(' | ')}`);
+}
