@@ -59,15 +59,7 @@ function element(group: number, elem: number, vr: string, value: Uint8Array, exp
 
 const text = (s: string) => new TextEncoder().encode(s);
 const us = (n: number) => new Uint8Array(new Uint16Array([n]).buffer);
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
+const concat = (parts: Uint8Array[]): Uint8Array => Buffer.concat(parts);
 
 /** Encapsulated pixel data: an empty basic offset table, one fragment, the sequence delimiter. */
 function encapsulate(fragment: Uint8Array): Uint8Array {

@@ -33,6 +33,9 @@ export interface FixtureTensor {
   data: Float32Array;
 }
 
+/** A fixture tensor as a runtime Tensor. */
+export const asTensor = (t: FixtureTensor): { data: Float32Array; dims: readonly number[] } => ({ data: t.data, dims: t.shape });
+
 /** Reads an f32le-bundle-v1 (NAME.json + NAME.bin) into tensors by name. */
 export function readBundle(name: string): { tensors: Map<string, FixtureTensor>; meta: Record<string, unknown> } {
   if (!existsSync(`${FIXTURES}${name}.json`)) throw new Error(`fixture bundle ${name} not found: ${MISSING}`);

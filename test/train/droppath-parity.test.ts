@@ -11,6 +11,7 @@ import { NodeSession } from '../../src/runtime/session.ts';
 import type { TensorMap } from '../../src/runtime/types.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
 import {
+  asTensor,
   describeWithFixtures,
   exceeding,
   fixtureModel,
@@ -32,7 +33,6 @@ const GRAD_TOL = 1e-4;
 const GRAD_ABS_TOL = 1e-6;
 
 const size = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
-const tensor = (t: FixtureTensor) => ({ data: t.data, dims: t.shape });
 const relLoss = (ours: number, ref: number) => Math.abs(ours - ref) / Math.abs(ref);
 
 describeWithFixtures('DropPath vs PyTorch (mobileutr_seed0.droppath64)', () => {
@@ -81,7 +81,7 @@ describeWithFixtures('DropPath vs PyTorch (mobileutr_seed0.droppath64)', () => {
 
     const session = await NodeSession.create(graph.onnx, { threads: 2, memoryPattern: false });
     const run = async (mask: (flags: Float32Array) => Float32Array, order = graph.randomInputs.map((r) => r.input)) => {
-      const feeds: TensorMap = { [graph.image]: tensor(batch.get('input')!), [graph.target]: tensor(batch.get('target')!) };
+      const feeds: TensorMap = { [graph.image]: asTensor(batch.get('input')!), [graph.target]: asTensor(batch.get('target')!) };
       for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
       for (const st of graph.state) feeds[st.input] = { data: new Float32Array(size(st.shape)), dims: st.shape };
       graph.randomInputs.forEach((r, i) => (feeds[r.input] = { data: mask(flagsByInput.get(order[i]!)!), dims: r.shape }));
@@ -127,7 +127,7 @@ describeWithFixtures('DropPath vs PyTorch (mobileutr_seed0.droppath64)', () => {
         return flagsByInput.get(site.input) ?? expect.unreachable(`no fixture mask for ${site.input}`);
       },
     });
-    const r = await trainer.step(tensor(batch.get('input')!), tensor(batch.get('target')!), 0.01);
+    const r = await trainer.step(asTensor(batch.get('input')!), asTensor(batch.get('target')!), 0.01);
     const state = trainer.exportState().tensors;
     await trainer.release();
     expect(calls).toEqual([...flagsByInput.keys()]);

@@ -7,6 +7,7 @@ import { adamW, sgd } from '../../src/optim/optimizers.ts';
 import { afterStep, poly } from '../../src/optim/schedules.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
 import {
+  asTensor,
   describeWithFixtures,
   exceeding,
   fixtureModel,
@@ -19,7 +20,6 @@ import {
   type TensorError,
 } from '../support/fixtures.ts';
 
-const tensor = (t: FixtureTensor) => ({ data: t.data, dims: t.shape });
 const snapshot = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
 const relLoss = (ours: number, ref: number) => Math.abs(ours - ref) / Math.abs(ref);
 const named = (t: Map<string, FixtureTensor>, prefix: string) => [...t.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
@@ -35,7 +35,7 @@ describeWithFixtures('SGD: three steps of the official loop vs PyTorch (mobileut
   it('losses, weights, updates, momentum buffers and BatchNorm buffers after step 3; loss of the stepped model', async () => {
     const ref = readBundle('mobileutr_seed0.sgd3_64').tensors;
     const batch = readBundle('mobileutr_seed0.train64').tensors;
-    const [x, t] = [tensor(batch.get('input')!), tensor(batch.get('target')!)];
+    const [x, t] = [asTensor(batch.get('input')!), asTensor(batch.get('target')!)];
     const model = fixtureModel(64);
     const start = snapshot(model.weights);
     const trainer = createTrainer(model, { optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }), dropPathRate: 0, threads: 2 });
@@ -105,7 +105,7 @@ describeWithFixtures('AdamW: one step vs PyTorch (mobileutr_seed0.adamw1_64)', (
     const model = fixtureModel(64);
     const start = snapshot(model.weights);
     const trainer = createTrainer(model, { optimizer: adamW({ betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2 }), dropPathRate: 0, threads: 2 });
-    const r = await trainer.step(tensor(train64.get('input')!), tensor(train64.get('target')!), 1e-3);
+    const r = await trainer.step(asTensor(train64.get('input')!), asTensor(train64.get('target')!), 1e-3);
     expect([r.applied, r.nonFinite]).toEqual([true, false]);
     const state = trainer.exportState().tensors;
     await trainer.release();

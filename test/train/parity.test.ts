@@ -10,6 +10,7 @@ import { NodeSession } from '../../src/runtime/session.ts';
 import type { TensorMap } from '../../src/runtime/types.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
 import {
+  asTensor,
   describeWithFixtures,
   exceeding,
   fixtureModel,
@@ -27,7 +28,6 @@ const REL_TOL = 1e-4;
 const ABS_TOL = 1e-6;
 
 const size = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
-const tensor = (t: FixtureTensor) => ({ data: t.data, dims: t.shape });
 
 /**
  * Adds a fed tensor to every MaxPool input so a test can move the max of a window. The forward is unchanged
@@ -122,7 +122,7 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
     expect(b.nodes.filter((n) => n.opType === 'Erf' && !n.name.startsWith('grad.'))).toHaveLength(0);
     expect(b.nodes.filter((n) => n.opType === 'SoftmaxMatMul')).toHaveLength(6); // attention in all 6 LGL blocks
     const session = await NodeSession.create(graph.onnx, { threads: 2, memoryPattern: false });
-    const feeds: TensorMap = { [graph.image]: tensor(fixture.get('input')!), [graph.target]: tensor(fixture.get('target')!) };
+    const feeds: TensorMap = { [graph.image]: asTensor(fixture.get('input')!), [graph.target]: asTensor(fixture.get('target')!) };
     for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
     for (const st of graph.state) feeds[st.input] = { data: new Float32Array(size(st.shape)), dims: st.shape };
     for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(size(r.shape)).fill(1), dims: r.shape };
@@ -191,7 +191,7 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
   it('one SGD step through createTrainer (lr 0.01, momentum 0.9, wd 1e-4) is w − 0.01·(grad + 1e-4·w)', async () => {
     const before = new Map([...model.weights].map(([k, v]) => [k, v.slice()]));
     const trainer = createTrainer(model, { dropPathRate: 0, threads: 2 });
-    const result = await trainer.step(tensor(fixture.get('input')!), tensor(fixture.get('target')!), 0.01);
+    const result = await trainer.step(asTensor(fixture.get('input')!), asTensor(fixture.get('target')!), 0.01);
     const lossRef = fixture.get('loss')!.data[0]!;
     expect(Math.abs(result.loss - lossRef) / lossRef).toBeLessThan(REL_TOL);
     expect(result.applied).toBe(true);

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checksums } from './checksums.ts';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.ts';
 import { readDicomSeries } from '../../../src/data/volume/dicom-series.ts';
@@ -43,15 +43,6 @@ const FIXTURES: Record<string, { syntax: string; dims: number[]; affine: number[
 const FIXTURE_DIR = new URL('./fixtures/dicom/', import.meta.url).pathname;
 const LOSSLESS_SHA = FIXTURES.implicit!.sha256;
 
-function checksums(v: Volume) {
-  let sum = 0;
-  let sumSq = 0;
-  for (const x of v.data) {
-    sum += x;
-    sumSq += x * x;
-  }
-  return { sum, sumSq, sha256: createHash('sha256').update(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength)).digest('hex') };
-}
 
 const expectAffine = (a: number[][], b: number[][], tol: number) => expect(affineDistance(a, b)).toBeLessThanOrEqual(tol);
 

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { checksums } from './checksums.ts';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.ts';
 import { decodeNifti, readNifti } from '../../../src/data/volume/nifti-read.ts';
@@ -58,16 +58,6 @@ const FIXTURES: Record<string, Facts> = {
 const FIXTURE_DIR = new URL('./fixtures/', import.meta.url).pathname;
 const DTYPE: Record<string, string> = { '>i2': 'int16', '>f8': 'float64' };
 
-function checksums(v: Volume) {
-  let sum = 0;
-  let sumSq = 0;
-  for (const x of v.data) {
-    sum += x;
-    sumSq += x * x;
-  }
-  const le = new Float32Array(v.data); // little-endian hosts only (x86, arm64)
-  return { sum, sumSq, sha256: createHash('sha256').update(new Uint8Array(le.buffer)).digest('hex') };
-}
 
 function expectFacts(v: Volume, f: Facts) {
   expect(v.dims).toEqual(f.dims);
