@@ -41,3 +41,4 @@ export async function readVolume(path: string, options: ReadNiftiOptions = {}): 
   if (s.isDirectory()) return readDicomSeries(path, options);
   throw new UserError(`${path}: not a volume (a .nii or .nii.gz file, or a folder holding one DICOM series)`);
 }
+export { VOLUME_META_KEY, classTable, volumeMetaFrom, volumeMetadata, type VolumeModelMeta } from './model-meta.ts';
