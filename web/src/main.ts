@@ -6,6 +6,7 @@ import { OverlayView } from './overlay.ts';
 import { decodeImage, ImageError, segmentImage, type BrowserSegmentation, type RgbaImage } from './pipeline.ts';
 import type { PageState } from './page-state.ts';
 import { encodeGreyPng } from './png.ts';
+import { isNiftiName, VolumeApp } from './volume-app.ts';
 
 const DEMO_MODEL = 'models/demo.onnx';
 const params = new URLSearchParams(location.search);
@@ -45,6 +46,25 @@ const ui = {
 const view = new OverlayView(el<HTMLCanvasElement>('view'));
 const page: PageState = { state: 'starting' };
 window.mobileutr = page;
+
+const volumeApp = new VolumeApp(el<HTMLCanvasElement>('volume-view'), page, {
+  setState: (s) => setState(s),
+  busy: (t) => busy(t),
+  message: (t, kind) => setMessage(t, kind),
+  fileStatus(text, kind) {
+    ui.imageStatus.textContent = text;
+    ui.imageStatus.title = text;
+    ui.imageStatus.dataset.kind = kind;
+  },
+  showVolume: () => setMode('volume'),
+});
+
+/** The viewer shows either the 2-D image with its mask or a volume (volume-app.ts). */
+function setMode(mode: 'image' | 'volume'): void {
+  page.mode = mode;
+  document.body.dataset.mode = mode;
+  ui.empty.hidden = true;
+}
 
 let session: WebSession | undefined;
 let modelBytes: Uint8Array | undefined;
@@ -125,6 +145,7 @@ async function loadModel(bytes: Uint8Array, source: string): Promise<void> {
     modelSource = source;
     info = parsed;
     await inflight?.catch(() => undefined);
+    await volumeApp.setModel(next, parsed, bytes, source);
     await previous?.release();
     page.model = { ...parsed, file: source, runtime: next.info };
     ui.factName.textContent = parsed.name;
@@ -138,8 +159,9 @@ async function loadModel(bytes: Uint8Array, source: string): Promise<void> {
     if (requestedBackend() === 'webgpu' && next.info.backend !== 'webgpu') setMessage(`WebGPU unavailable, using WebAssembly: ${next.info.fallbackReason ?? ''}`);
     busy(undefined);
     setState('idle');
-    if (image) await run();
-    else setMessage('Model ready. Open or drop an image.');
+    if (volumeApp.active) setMessage('Model ready. Segment the current slice or the whole volume.');
+    else if (image) await run();
+    else setMessage('Model ready. Open or drop an image or a NIfTI volume.');
   } catch (e) {
     if (generation !== modelGeneration) return;
     busy(undefined);
@@ -176,6 +198,8 @@ async function openImage(file: File): Promise<void> {
   try {
     busy('Decoding image…');
     const decoded = await decodeImage(file);
+    await volumeApp.close();
+    setMode('image');
     image = decoded;
     imageName = file.name;
     result = undefined;
@@ -250,6 +274,7 @@ async function downloadMask(): Promise<void> {
 
 async function openFile(file: File): Promise<void> {
   if (/\.onnx$/i.test(file.name)) await loadModel(new Uint8Array(await file.arrayBuffer()), file.name);
+  else if (isNiftiName(file.name)) await volumeApp.open(file);
   else await openImage(file);
 }
 
@@ -272,7 +297,7 @@ ui.modelInput.addEventListener('change', () => {
 ui.imageInput.addEventListener('change', () => {
   const file = ui.imageInput.files?.[0];
   ui.imageInput.value = '';
-  if (file) void openImage(file);
+  if (file) void (isNiftiName(file.name) ? volumeApp.open(file) : openImage(file));
 });
 ui.backend.addEventListener('change', () => {
   if (modelBytes) void loadModel(modelBytes, modelSource);

@@ -3,7 +3,7 @@
 import type { RgbaImage } from './pipeline.ts';
 
 /** Fill colours per class (index 1..); class 0 is background. */
-const PALETTE: readonly [number, number, number][] = [
+export const PALETTE: readonly [number, number, number][] = [
   [34, 211, 238],
   [244, 63, 94],
   [163, 230, 53],
@@ -12,7 +12,7 @@ const PALETTE: readonly [number, number, number][] = [
   [250, 204, 21],
   [59, 130, 246],
 ];
-const CONTOUR = '#ffd34d';
+export const CONTOUR = '#ffd34d';
 
 function sourceCanvas(width: number, height: number): OffscreenCanvas {
   return new OffscreenCanvas(width, height);
