@@ -1,8 +1,8 @@
 /**
  * Exact Euclidean distance transform of a 3-D grid with anisotropic voxel spacing (Felzenszwalb & Huttenlocher,
- * "Distance Transforms of Sampled Functions", 2012): one lower envelope of parabolas per line, along i, then j,
- * then k, in float64. Gives the same distances as scipy.ndimage.distance_transform_edt(~features, sampling=spacing)
- * (squared terms summed in axis order, as scipy does).
+ * "Distance Transforms of Sampled Functions", 2012) in float64: along i the distance to the nearest feature of the
+ * row (two sweeps), then along j and along k one lower envelope of parabolas per line. Gives the distances of
+ * scipy.ndimage.distance_transform_edt(~features, sampling=spacing), squared terms summed in axis order as there.
  */
 import type { Vec3 } from '../../data/volume/volume.ts';
 
@@ -14,13 +14,33 @@ export function squaredDistanceTransform(features: Uint8Array, dims: Vec3, spaci
   const [nx, ny, nz] = dims;
   const total = nx * ny * nz;
   const d = out && out.length >= total ? out.subarray(0, total) : new Float64Array(total);
-  for (let i = 0; i < total; i++) d[i] = features[i] ? 0 : Infinity;
   const longest = Math.max(nx, ny, nz);
   const s = { f: new Float64Array(longest), g: new Float64Array(longest), v: new Int32Array(longest), z: new Float64Array(longest + 1) };
-  for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) line(d, nx * (y + ny * z), 1, nx, spacing[0], s);
+  for (let row = 0; row < ny * nz; row++) rowPass(features, d, row * nx, nx, spacing[0]);
+  // along j: within each k-plane, line x has stride nx (a plane's rows stay in cache)
   for (let z = 0; z < nz; z++) for (let x = 0; x < nx; x++) line(d, x + nx * ny * z, nx, ny, spacing[1], s);
-  for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) line(d, x + nx * y, nx * ny, nz, spacing[2], s);
+  // along k: the planes' rows j are copied into one block so that the lines are read from cache, not memory
+  const block = new Float64Array(nx * nz);
+  for (let y = 0; y < ny; y++) {
+    for (let z = 0; z < nz; z++) block.set(d.subarray(nx * (y + ny * z), nx * (y + ny * z) + nx), z * nx);
+    for (let x = 0; x < nx; x++) line(block, x, nx, nz, spacing[2], s);
+    for (let z = 0; z < nz; z++) d.set(block.subarray(z * nx, z * nx + nx), nx * (y + ny * z));
+  }
   return d;
+}
+
+/** The first pass on the 0/1 features of one row: (h · distance to the nearest feature)², two sweeps. */
+function rowPass(features: Uint8Array, d: Float64Array, start: number, n: number, h: number): void {
+  let last = -1;
+  for (let q = 0; q < n; q++) {
+    if (features[start + q]) last = q;
+    d[start + q] = last < 0 ? Infinity : (h * (q - last)) ** 2;
+  }
+  last = -1;
+  for (let q = n - 1; q >= 0; q--) {
+    if (features[start + q]) last = q;
+    if (last >= 0 && (h * (last - q)) ** 2 < d[start + q]!) d[start + q] = (h * (last - q)) ** 2;
+  }
 }
 
 interface Scratch {

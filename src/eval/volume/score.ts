@@ -2,7 +2,9 @@
  * Scores of one case (a predicted and a true class-index volume) per foreground class: Dice, IoU, HD95 and ASSD,
  * under one of two protocols.
  *
- * `'mm'` (default; what medpy `hd95(..., voxelspacing=spacing)` and MONAI with `spacing` report):
+ * `'mm'` (default; medpy's `hd95(..., voxelspacing=spacing)`, both directions pooled before the percentile; MONAI's
+ * `compute_hausdorff_distance(percentile=95, spacing=...)` takes the larger of the two directed percentiles instead,
+ * so it can read a little higher):
  * - Dice = 2|P∩G| / (|P| + |G|), IoU = |P∩G| / |P∪G| (medpy `dc`, `jc`; no smoothing); HD95 and ASSD in mm;
  * - class in neither (`absent`): Dice = IoU = 1, HD95 = ASSD = 0 on the row, but left out of every mean (nnU-Net
  *   leaves such cases out the same way), counted per class;
