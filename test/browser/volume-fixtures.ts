@@ -87,7 +87,7 @@ export function brokenFiles(dir: string, ctGz: Buffer): { name: string; bytes: B
   const bomb = gzipSync(Buffer.concat([header, Buffer.alloc(64 << 20)]), { level: 9 });
   return [
     { name: 'cut.nii.gz', bytes: ctGz.subarray(0, Math.floor(ctGz.length * 0.6)), message: /cut\.nii\.gz: the gzip stream is truncated/ },
-    { name: 'cut.nii', bytes: niftiBytes(dir, [6, 5, 4], small).subarray(0, 352 + 100), message: /cut\.nii: the file has 452 bytes.*truncated file/ },
+    { name: 'short.nii', bytes: niftiBytes(dir, [6, 5, 4], small).subarray(0, 352 + 100), message: /short\.nii: the file has 452 bytes.*truncated file/ },
     { name: 'fmri.nii.gz', bytes: gzipSync(fourD), message: /fmri\.nii\.gz: a 4-D file \(6×5×4×3, 3 volumes\); the page opens 3-D volumes only/ },
     { name: 'rgb.nii', bytes: rgb, message: /rgb\.nii: NIfTI datatype RGB24 is not supported/ },
     { name: 'bomb.nii.gz', bytes: bomb, message: /bomb\.nii\.gz: the data inflates to more than the 592 bytes the header declares; stopped there/ },

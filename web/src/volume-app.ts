@@ -67,6 +67,7 @@ export class VolumeApp {
     windowValue: el<HTMLOutputElement>('volume-window-value'),
     radiological: el<HTMLInputElement>('volume-radiological'),
     modelStatus: el<HTMLParagraphElement>('volume-model-status'),
+    inputRow: el('volume-input-row'),
     input: el<HTMLSelectElement>('volume-input'),
     context: el<HTMLSelectElement>('volume-context'),
     segmentSlice: el<HTMLButtonElement>('segment-slice'),
@@ -183,6 +184,7 @@ export class VolumeApp {
     const m = this.model;
     const ui = this.ui;
     const hasMeta = m?.meta !== undefined;
+    ui.inputRow.hidden = hasMeta;
     ui.input.disabled = hasMeta || !m;
     ui.context.disabled = hasMeta || !m || ui.input.value === 'image';
     if (m?.meta) {
