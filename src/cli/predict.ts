@@ -115,6 +115,8 @@ export function registerPredict(program: Command): void {
             throw new UserError(
               `${flags.weights}: a volume model (trained on CT/MRI slices), but ${flags.input} holds ${inputs.images.length ? '2-D images' : 'no volumes'}; give a .nii/.nii.gz file, a DICOM series folder or a folder of them`,
             );
+          if (inputs.images.length > 0)
+            console.warn(`warning: ${flags.input}: ${inputs.images.length} 2-D image${inputs.images.length > 1 ? 's' : ''} left out: a volume model predicts the volumes only`);
           return predictVolumes(flags, meta, inputs.volumes);
         }
         if (inputs.images.length === 0 && inputs.volumes.length > 0)

@@ -123,6 +123,9 @@ describe('segmentVolume: the training preprocessing, slice by slice, back on the
     await expect(segmentVolume(runner, model.options, volume, { ...CT_META, context: 1 })).rejects.toThrow(UserError);
     const other = await readNifti(join(dir, 'ct32.nii.gz'));
     await expect(segmentVolume(runner, { ...model.options, inChannels: 2 }, [volume, other], CT_META)).rejects.toThrow(/channel is 32×32×3 voxels/);
+    // probabilities past 1 GiB are refused from the dims, before anything is allocated
+    const huge = { ...volume, dims: [1024, 1024, 100] as typeof volume.dims };
+    await expect(segmentVolume(runner, model.options, huge, CT_META, { probabilities: true })).rejects.toThrow(/104,857,600 voxels × 3 classes would take 1\.2 GiB .*predict without --prob/);
   });
 });
 
