@@ -5,6 +5,11 @@ import { Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { MODELS } from '../models/registry.ts';
 import { scanDataset } from '../data/dataset.ts';
+import { detectVolumeLayout, scanVolumeDataset, type VolumeDataset } from '../data/volume/dataset.ts';
+import { readVolume } from '../data/volume/index.ts';
+import { parseIntensity, parseWindow, type Intensity } from '../data/volume/intensity.ts';
+import { classTable } from '../data/volume/model-meta.ts';
+import { SLICE_AXES, type SliceAxis } from '../data/volume/slices.ts';
 import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
 import { runTraining } from '../train/loop.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
@@ -34,7 +39,7 @@ interface TrainFlags {
   warmupEpochs: number;
   workers: number;
   threads: number;
-  seed: number;
+  seed?: number;
   accumulate: number;
   dropPath?: number;
   skipNonfinite?: boolean;
@@ -42,6 +47,82 @@ interface TrainFlags {
   valEvery: number;
   out?: string;
   resume?: string;
+  intensity?: string;
+  window?: string;
+  axis: SliceAxis;
+  sliceContext: number;
+  memoryMb: number;
+  volumeIndex?: number;
+}
+
+/** TransUNet's Synapse schedule, the default for volume datasets (DESIGN §10). */
+const VOLUME_DEFAULTS = { size: 224, batch: 24, epochs: 150, seed: 1234 };
+
+/** The intensity preset: --window, else --intensity, else from dataset.json's channel name (nnU-Net: "CT" or not), else CT. */
+function volumeIntensity(f: TrainFlags, channels: string[], hasDatasetJson: boolean): Intensity {
+  if (f.window !== undefined && f.intensity !== undefined) throw new UserError('give --window or --intensity, not both');
+  if (f.window !== undefined) return parseWindow(f.window);
+  if (f.intensity !== undefined) return parseIntensity(f.intensity);
+  if (!hasDatasetJson) return { kind: 'ct' };
+  return channels.every((c) => c.trim().toLowerCase() === 'ct') ? { kind: 'ct' } : { kind: 'mri' };
+}
+
+/** Without a dataset.json the classes are the label values 0..max found in the label maps (one pass over them). */
+async function labelClasses(ds: VolumeDataset): Promise<number> {
+  console.log(`${ds.root}: no dataset.json naming the labels: reading the ${ds.cases.length} label maps to count the classes`);
+  let max = 1;
+  for (const c of ds.cases) {
+    const v = await readVolume(c.label!);
+    for (const x of v.data) if (x > max) max = x;
+  }
+  if (!Number.isInteger(max) || max > 255) throw new UserError(`${ds.root}: label maps hold values up to ${max}; labels must be integers 0..255 (add a dataset.json naming them)`);
+  return max + 1;
+}
+
+async function volumeConfig(f: TrainFlags, data: string): Promise<TrainConfig> {
+  const ds = await scanVolumeDataset(data);
+  reportPairing(data, ds.problems, f.skipUnpaired);
+  if (ds.cases.length < 2) throw new UserError(`${data}: ${ds.cases.length} labelled case(s); training needs at least 2 (the split is by case)`);
+  const context = f.sliceContext as 0 | 1;
+  if (context !== 0 && context !== 1) throw new UserError(`--slice-context must be 0 or 1, got ${f.sliceContext}`);
+  const classes = ds.labels ? classTable(ds.labels, 0).classValues.length : await labelClasses(ds);
+  const config: TrainConfig = {
+    ...PAPER_DEFAULTS,
+    model: f.model,
+    data,
+    trainSplit: f.split ? resolve(f.split) : null,
+    valSplit: f.valSplit ? resolve(f.valSplit) : null,
+    val: f.val,
+    epochs: f.epochs ?? VOLUME_DEFAULTS.epochs,
+    batch: f.batch ?? VOLUME_DEFAULTS.batch,
+    dropLast: f.dropLast ?? PAPER_DEFAULTS.dropLast,
+    augmentAfterResize: false,
+    size: f.size ?? VOLUME_DEFAULTS.size,
+    inChannels: ds.channels.length * (2 * context + 1),
+    classes,
+    lr: f.lr,
+    optimizer: f.optimizer,
+    momentum: f.momentum,
+    weightDecay: f.weightDecay,
+    schedule: f.schedule,
+    warmupEpochs: f.warmupEpochs,
+    seed: f.seed ?? VOLUME_DEFAULTS.seed,
+    threads: f.threads,
+    workers: f.workers,
+    accumulate: f.accumulate,
+    dropPath: f.dropPath ?? null,
+    skipNonFinite: f.skipNonfinite ?? false,
+    valEvery: f.valEvery,
+    volume: {
+      intensity: volumeIntensity(f, ds.channels, ds.labels !== undefined || ds.layout === 'nnunet'),
+      axis: f.axis,
+      context,
+      memoryMb: f.memoryMb,
+      volumeIndex: f.volumeIndex ?? null,
+    },
+  };
+  checkConfig(config);
+  return config;
 }
 
 const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -50,6 +131,7 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
   const demo = f.data === undefined;
   // absolute paths, so that --resume works from any working directory
   const data = resolve(f.data ?? SAMPLE_DATA);
+  if (await detectVolumeLayout(data)) return volumeConfig(f, data);
   const ds = await scanDataset(data);
   reportPairing(data, ds.problems, f.skipUnpaired);
   const config: TrainConfig = {
@@ -72,7 +154,7 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
     weightDecay: f.weightDecay,
     schedule: f.schedule,
     warmupEpochs: f.warmupEpochs,
-    seed: f.seed,
+    seed: f.seed ?? PAPER_DEFAULTS.seed,
     threads: f.threads,
     workers: f.workers,
     accumulate: f.accumulate,
@@ -117,7 +199,7 @@ export function registerTrain(program: Command): void {
     .option('--warmup-epochs <n>', 'linear warm-up epochs', Number, PAPER_DEFAULTS.warmupEpochs)
     .option('--workers <n>', 'images decoded in parallel', intOption(1), PAPER_DEFAULTS.workers)
     .option('--threads <n>', 'ONNX Runtime intra-op threads', intOption(1), PAPER_DEFAULTS.threads)
-    .option('--seed <n>', 'random seed (split, shuffling, augmentation, DropPath, init)', intOption(0), PAPER_DEFAULTS.seed)
+    .option('--seed <n>', `random seed (split, shuffling, augmentation, DropPath, init; default ${PAPER_DEFAULTS.seed}, volumes ${VOLUME_DEFAULTS.seed})`, intOption(0))
     .option('--accumulate <n>', 'micro-batches per optimizer step (gradient accumulation)', intOption(1), 1)
     .option('--drop-path <rate>', 'override the DropPath rate (MobileUtr: 0.1 in the LGL bottleneck)', Number)
     .option('--skip-nonfinite', 'skip batches with a non-finite loss or gradient instead of stopping')
@@ -125,6 +207,12 @@ export function registerTrain(program: Command): void {
     .option('--val-every <n>', 'validate every n epochs', intOption(1), 1)
     .option('-o, --out <dir>', 'run folder (default runs/<model>-<time>)')
     .option('--resume <run>', 'continue the run in this folder from its last checkpoint')
+    .option('--intensity <preset>', 'volumes: ct (HU clipped to [-125, 275], scaled to [0, 1]), mri (per-volume 0.5-99.5 percentile clip, z-score) or a window L,W; default from dataset.json\'s channel name (CT or not), else ct')
+    .option('--window <L,W>', 'volumes: intensity window, level and width (e.g. 40,400)')
+    .addOption(new Option('--axis <axis>', 'volumes: slice axis').choices([...SLICE_AXES]).default('axial'))
+    .option('--slice-context <n>', 'volumes: 1 feeds the neighbouring slices as extra channels (2.5-D)', intOption(0), 0)
+    .option('--memory-mb <n>', 'volumes: budget for decoded volumes held at once', intOption(16), 1024)
+    .option('--volume-index <n>', 'volumes: the volume of 4-D files to use', intOption(0))
     .action(
       action(async (flags: TrainFlags) => {
         const resume = flags.resume !== undefined;

@@ -53,6 +53,25 @@ export function diceCeLoss(b: B, logits: Value, target: Value, o: LossOptions = 
   return op.Add(b, op.Mul(b, ce, scalar(b, o.ceWeight ?? 0.5)), op.Sub(b, scalar(b, 1), dice));
 }
 
+/**
+ * TransUNet's multi-organ loss (trainer.py, utils.DiceLoss): 0.5·CE(mean over pixels) + 0.5·mean over classes
+ * (background included) of 1 − (2Σpt + s)/(Σp² + Σt² + s), the sums running over the whole batch, p the softmax.
+ * logits [N, K, H, W]; target one-hot [N, K, H, W].
+ */
+export function transunetLoss(b: B, logits: Value, target: Value, o: LossOptions = {}): Value {
+  const [n, k, h, w] = logits.shape as number[];
+  const smooth = o.smooth ?? 1e-5;
+  const ce = op.Mul(b, op.ReduceSum(b, op.Mul(b, target, op.LogSoftmax(b, logits, 1)), allAxes(logits), false), scalar(b, -1 / (n! * h! * w!)));
+  const p = op.Softmax(b, logits, 1);
+  const axes = [0, 2, 3];
+  const inter = op.ReduceSum(b, op.Mul(b, p, target), axes, false);
+  const denom = op.Add(b, op.Add(b, op.ReduceSumSquare(b, p, axes, false), op.ReduceSumSquare(b, target, axes, false)), scalar(b, smooth));
+  const dice = op.Div(b, op.Add(b, op.Mul(b, inter, scalar(b, 2)), scalar(b, smooth)), denom);
+  const diceLoss = op.Sub(b, scalar(b, 1), op.Mul(b, op.ReduceSum(b, dice, [0], false), scalar(b, 1 / k!)));
+  const half = scalar(b, o.ceWeight ?? 0.5);
+  return op.Add(b, op.Mul(b, ce, half), op.Mul(b, diceLoss, half));
+}
+
 /** The default loss for a model with `classes` outputs: BCE + Dice for one class, CE + Dice otherwise. */
 export function segmentationLoss(b: B, logits: Value, target: Value, o: LossOptions = {}): Value {
   return logits.shape[1] === 1 ? bceDiceLoss(b, logits, target, o) : diceCeLoss(b, logits, target, o);

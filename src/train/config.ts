@@ -1,4 +1,18 @@
+import type { Intensity } from '../data/volume/intensity.ts';
+import type { SliceAxis } from '../data/volume/slices.ts';
 import { UserError } from '../errors.ts';
+
+/** How a volume dataset becomes training slices (absent for 2-D image datasets). */
+export interface VolumeTrainOptions {
+  intensity: Intensity;
+  axis: SliceAxis;
+  /** Neighbouring slices on each side as extra channels (2.5-D). */
+  context: 0 | 1;
+  /** Budget for decoded volumes held at once. */
+  memoryMb: number;
+  /** The volume of a 4-D file to use. */
+  volumeIndex: number | null;
+}
 
 /** Everything that defines a training run; written to the run folder as config.json. */
 export interface TrainConfig {
@@ -43,6 +57,8 @@ export interface TrainConfig {
   skipNonFinite: boolean;
   /** Validate every this many epochs (and always after the last). */
   valEvery: number;
+  /** Volume datasets: slicing and intensity (null or absent: a 2-D image dataset). */
+  volume?: VolumeTrainOptions | null;
 }
 
 /** The paper's protocol (DESIGN.md §4). */
@@ -76,7 +92,7 @@ export function checkConfig(c: TrainConfig): void {
   const bad = (msg: string) => {
     throw new UserError(msg);
   };
-  if (c.inChannels !== 1 && c.inChannels !== 3) bad(`--in-channels must be 1 (grey) or 3 (RGB): images are read as one or the other, got ${c.inChannels}`);
+  if (!c.volume && c.inChannels !== 1 && c.inChannels !== 3) bad(`--in-channels must be 1 (grey) or 3 (RGB): images are read as one or the other, got ${c.inChannels}`);
   if (!(c.lr > 0 && Number.isFinite(c.lr))) bad(`--lr must be a positive number, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) bad(`--weight-decay must be >= 0, got ${c.weightDecay}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) bad(`--momentum must be in [0, 1), got ${c.momentum}`);

@@ -1,11 +1,8 @@
 import { appendFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { scanDataset, type Dataset } from '../data/dataset.ts';
-import { BatchLoader, type Batch } from '../data/loader.ts';
-import { makeSplit, readRunSplit, readSplitFile, writeSplitFile } from '../data/split.ts';
+import { writeSplitFile } from '../data/split.ts';
 import { UserError } from '../errors.ts';
-import { evaluate } from '../eval/evaluate.ts';
 import { createModel, type SegmentationModel } from '../models/model.ts';
 import { saveWeights } from '../models/weights.ts';
 import { adamW, sgd } from '../optim/optimizers.ts';
@@ -15,7 +12,9 @@ import { Rng } from '../util/rng.ts';
 import { loadResume, saveResume, type RunPosition } from './checkpoint.ts';
 import type { TrainConfig } from './config.ts';
 import { writeCurvesPng, type EpochRecord } from './curves.ts';
+import { trainingSource } from './sources.ts';
 import { createTrainer, type Trainer } from './trainer.ts';
+import { transunetLoss } from '../nn/losses.ts';
 
 export interface TrainEvents {
   /** After every optimizer step. */
@@ -41,30 +40,6 @@ export interface TrainRunResult {
 
 /** The epoch's shuffling and augmentation randomness depends only on (seed, epoch): resuming mid-run is exact. */
 const epochRng = (seed: number, epoch: number) => new Rng((seed * 1_000_003 + epoch * 7_919 + 17) >>> 0);
-
-async function splits(config: TrainConfig, ds: Dataset, runDir: string, resume: boolean): Promise<{ train: string[]; val: string[] }> {
-  // a resumed run continues on the split it was started with, never one drawn again from a folder that has changed
-  // since (new files would move validation images into training)
-  if (resume) return { train: await readRunSplit(join(runDir, 'train.txt'), ds.ids, config.data), val: await readRunSplit(join(runDir, 'val.txt'), ds.ids, config.data) };
-  if (config.trainSplit || config.valSplit) {
-    if (!config.trainSplit || !config.valSplit) throw new UserError('give both --split (train ids) and --val-split (validation ids), or neither');
-    return { train: await readSplitFile(config.trainSplit, ds.ids), val: await readSplitFile(config.valSplit, ds.ids) };
-  }
-  return makeSplit(ds.ids, config.val, config.seed);
-}
-
-/** Targets as the model wants them: K mask folders -> K channels for a sigmoid model, one-hot K+1 for softmax. */
-function targetsFor(batch: Batch, maskClasses: number, modelClasses: number, plane: number): Float32Array {
-  if (modelClasses === maskClasses) return batch.targets;
-  const out = new Float32Array(batch.n * modelClasses * plane);
-  for (let i = 0; i < batch.n; i++)
-    for (let p = 0; p < plane; p++) {
-      let cls = 0;
-      for (let k = 0; k < maskClasses; k++) if (batch.targets[(i * maskClasses + k) * plane + p]) cls = k + 1;
-      out[(i * modelClasses + cls) * plane + p] = 1;
-    }
-  return out;
-}
 
 /** The lr of every optimizer step: the schedule over epochs × steps per epoch, with the original timing (afterStep). */
 function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule {
@@ -97,6 +72,8 @@ function makeTrainer(model: SegmentationModel, config: TrainConfig): Trainer {
     seed: config.seed,
     accumulate: config.accumulate,
     dropPathRate: config.dropPath ?? undefined,
+    // volumes: TransUNet's 0.5·CE + 0.5·Dice; images: the paper's (BCE or CE) + Dice
+    loss: config.volume ? (b, logits, target) => transunetLoss(b, logits, target) : undefined,
   });
 }
 
@@ -106,17 +83,16 @@ const CSV_FIELDS: (keyof EpochRecord)[] = ['epoch', 'step', 'lr', 'train_loss', 
 export async function runTraining(runDir: string, config: TrainConfig, o: TrainRunOptions = {}): Promise<TrainRunResult> {
   const log = o.onLog ?? (() => undefined);
   sharp.concurrency(Math.max(1, config.workers));
-  const ds = await scanDataset(config.data);
-  for (const p of ds.problems) log(`warning: ${p} (skipped)`);
-  const { train, val } = await splits(config, ds, runDir, o.resume === true);
+  const source = await trainingSource(config, runDir, o.resume === true);
+  for (const w of source.warnings) log(`warning: ${w}`);
+  const { train, val } = source;
+  const samples = source.kind === 'volumes' ? 'slices' : 'images';
   // a config.json from before the option existed: that run dropped the last batch, and keeps doing so
   const dropLast = (config.dropLast as boolean | undefined) ?? true;
-  const { batches: batchesPerEpoch, steps: stepsPerEpoch } = epochPlan(train.length, config.batch, config.accumulate, dropLast);
-  if (train.length < config.batch || stepsPerEpoch < 1)
-    throw new UserError(`${train.length} training images are fewer than one batch of ${dropLast ? `${config.batch}x${config.accumulate}` : config.batch}: lower --batch`);
-  const maskClasses = ds.classes;
-  if (config.classes !== (maskClasses === 1 ? 1 : maskClasses + 1))
-    throw new UserError(`${config.data} has ${maskClasses} mask folder(s): the model needs ${maskClasses === 1 ? 1 : maskClasses + 1} output classes, got --classes ${config.classes}`);
+  const { batches: batchesPerEpoch, steps: stepsPerEpoch } = epochPlan(source.samplesPerEpoch, config.batch, config.accumulate, dropLast);
+  if (source.samplesPerEpoch < config.batch || stepsPerEpoch < 1)
+    throw new UserError(`${source.samplesPerEpoch} training ${samples} are fewer than one batch of ${dropLast ? `${config.batch}x${config.accumulate}` : config.batch}: lower --batch`);
+  if (source.kind === 'volumes' && val.length === 0) throw new UserError(`no validation ${source.kind === 'volumes' ? 'cases' : 'images'}: raise --val or give --val-split`);
 
   await mkdir(runDir, { recursive: true });
   const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
@@ -139,9 +115,7 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
 
   const schedule = makeSchedule(config, stepsPerEpoch);
   const { size, inChannels, classes } = model.options;
-  const plane = size * size;
-  // a config.json from before the option existed augmented after resizing
-  const loader = new BatchLoader(ds, { size, inChannels, augmentAfterResize: (config.augmentAfterResize as boolean | undefined) ?? true });
+  const saveModel = (file: string, metadata: Record<string, string>) => saveWeights(model, join(runDir, file), { ...metadata, ...source.weightsMetadata });
   let stepsThisRun = 0;
   const nonFinite = (what: string, where: string) => {
     if (!config.skipNonFinite)
@@ -151,7 +125,7 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
   };
   const stop = async (): Promise<TrainRunResult> => {
     await saveResume(runDir, model, trainer.exportState(), position);
-    await saveWeights(model, join(runDir, 'last.safetensors'), { epoch: String(position.epoch), step: String(trainer.stepCount) });
+    await saveModel('last.safetensors', { epoch: String(position.epoch), step: String(trainer.stepCount) });
     await trainer.release();
     return { status: 'interrupted', position, model };
   };
@@ -161,18 +135,18 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
       const epoch = position.epoch + 1;
       const rng = epochRng(config.seed, epoch);
       const started = performance.now() - position.partial.seconds * 1000;
-      const batches = loader.batches(train, { batch: config.batch, rng, augment: true, dropLast, skip: position.batchInEpoch });
+      const batches = source.batches({ batch: config.batch, rng, dropLast, skip: position.batchInEpoch });
       for await (const batch of batches) {
         if (position.batchInEpoch >= batchesPerEpoch) break;
         const lr = schedule(trainer.stepCount);
         const result = await trainer.step(
           { data: batch.images, dims: [batch.n, inChannels, size, size] },
-          { data: targetsFor(batch, maskClasses, classes, plane), dims: [batch.n, classes, size, size] },
+          { data: batch.targets, dims: [batch.n, classes, size, size] },
           lr,
         );
         position.batchInEpoch++;
         if (result.nonFinite) {
-          nonFinite(Number.isFinite(result.loss) ? 'gradient' : 'loss', `epoch ${epoch}, step ${trainer.stepCount + 1} (images ${batch.ids.join(', ')})`);
+          nonFinite(Number.isFinite(result.loss) ? 'gradient' : 'loss', `epoch ${epoch}, step ${trainer.stepCount + 1} (${samples} ${batch.ids.join(', ')})`);
         } else {
           position.partial.lossSum += result.loss;
           position.partial.batches++;
@@ -213,19 +187,17 @@ export async function runTraining(runDir: string, config: TrainConfig, o: TrainR
       };
       if (epoch % config.valEvery === 0 || epoch === config.epochs) {
         const segmenter = await Segmenter.create(model, { threads: config.threads });
-        const result = await evaluate(model, segmenter, ds, val, undefined, loader);
-        await segmenter.release();
-        const c0 = result.summary.class0!;
-        record.val_iou = c0.iou!.mean;
-        record.val_dice = c0.dice!.mean;
-        record.val_f1 = c0.f1!.mean;
+        const score = await source.validate(model, segmenter).finally(() => segmenter.release());
+        record.val_iou = score.iou;
+        record.val_dice = score.dice;
+        record.val_f1 = score.f1;
         if (position.best === null || record.val_iou > position.best.iou) {
           position.best = { iou: record.val_iou, epoch };
-          await saveWeights(model, join(runDir, 'best.safetensors'), { epoch: String(epoch), val_iou: String(record.val_iou) });
+          await saveModel('best.safetensors', { epoch: String(epoch), val_iou: String(record.val_iou) });
         }
       }
       position = { ...position, epoch, batchInEpoch: 0, history: [...position.history, record], partial: { lossSum: 0, gradSum: 0, batches: 0, skipped: 0, seconds: 0 } };
-      await saveWeights(model, join(runDir, 'last.safetensors'), { epoch: String(epoch), step: String(trainer.stepCount) });
+      await saveModel('last.safetensors', { epoch: String(epoch), step: String(trainer.stepCount) });
       await saveResume(runDir, model, trainer.exportState(), position);
       await appendFile(join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
       await appendFile(join(runDir, 'metrics.csv'), `${CSV_FIELDS.map((f) => record[f] ?? '').join(',')}\n`);

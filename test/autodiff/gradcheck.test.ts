@@ -9,7 +9,7 @@ import { GraphBuilder } from '../../src/ir/builder.ts';
 import { attr, numel, type Value } from '../../src/ir/types.ts';
 import { batchNormTrain } from '../../src/nn/batchnorm-train.ts';
 import { gelu } from '../../src/nn/layers.ts';
-import { bceDiceLoss, diceCeLoss } from '../../src/nn/losses.ts';
+import { bceDiceLoss, diceCeLoss, transunetLoss } from '../../src/nn/losses.ts';
 import * as op from '../../src/ops/index.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -110,6 +110,7 @@ const CASES: Case[] = [
   { name: 'BatchNormalization, inference mode', inputs: { x: { shape: [2, 3, 2, 2] }, s: { shape: [3] }, t: { shape: [3] } }, build: (b, v) => op.BatchNormalization(b, v.x!, v.s!, v.t!, b.constant([0.1, -0.2, 0.3]), b.constant([0.5, 1.5, 2]), 1e-5) },
   { name: 'BCE + Dice loss', inputs: { x: { shape: [2, 1, 4, 4], lo: -3, hi: 3 }, t: { shape: [2, 1, 4, 4], constant: true, choices: [0, 1] } }, build: (b, v) => bceDiceLoss(b, v.x!, v.t!) },
   { name: 'CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => diceCeLoss(b, v.x!, v.t!) },
+  { name: 'TransUNet CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => transunetLoss(b, v.x!, v.t!) },
 ];
 
 function fill(rng: Rng, n: number, f: Fill): Float32Array {

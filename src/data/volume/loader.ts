@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { UserError } from '../../errors.ts';
 import type { Rng } from '../../util/rng.ts';
 import { makeSplit } from '../split.ts';
+import { augmentSlice } from './augment.ts';
 import type { VolumeCase, VolumeDataset } from './dataset.ts';
 import type { Intensity } from './intensity.ts';
 import { readNiftiHeader } from './nifti-read.ts';
@@ -193,9 +194,13 @@ export class SliceLoader {
 
   /**
    * Batches of slices of `ids` (cases), shuffled with `rng` when given (cases, then slices within each window of
-   * cases that fit the memory budget). The last batch is smaller unless `dropLast`.
+   * cases that fit the memory budget). The last batch is smaller unless `dropLast`. With `augment`, each slice gets
+   * TransUNet's random rotation/flip (augment.ts) from `rng`, in batch order. `skip` batches are drawn but not
+   * yielded (a resumed epoch continues with the same data and augmentation).
    */
-  async *batches(ids: readonly string[], o: { batch: number; rng?: Rng; dropLast?: boolean }): AsyncGenerator<SliceBatch> {
+  async *batches(ids: readonly string[], o: { batch: number; rng?: Rng; dropLast?: boolean; augment?: boolean; skip?: number }): AsyncGenerator<SliceBatch> {
+    let produced = 0;
+    const emit = (slices: Slice[]) => (produced++ < (o.skip ?? 0) ? undefined : this.collate(slices));
     const order = o.rng ? o.rng.shuffle([...ids]) : [...ids];
     let pending: Slice[] = [];
     let at = 0;
@@ -214,14 +219,19 @@ export class SliceLoader {
       const slices = cases.flatMap((p, c) => Array.from({ length: sliceCount(p, this.axis) }, (_, k) => [c, k] as const));
       if (o.rng) o.rng.shuffle(slices);
       for (const [c, k] of slices) {
-        pending.push(sliceOf(cases[c]!, this.axis, k, this.o));
+        const slice = sliceOf(cases[c]!, this.axis, k, this.o);
+        pending.push(o.augment && o.rng ? augmentSlice(slice, this.o.size, o.rng) : slice);
         if (pending.length === o.batch) {
-          yield this.collate(pending);
+          const batch = emit(pending);
+          if (batch) yield batch;
           pending = [];
         }
       }
     }
-    if (pending.length > 0 && !o.dropLast) yield this.collate(pending);
+    if (pending.length > 0 && !o.dropLast) {
+      const batch = emit(pending);
+      if (batch) yield batch;
+    }
   }
 
   /** Slices into one batch with one-hot targets. */
