@@ -31,6 +31,7 @@ export interface VolumeHooks {
 
 interface OpenVolume {
   name: string;
+  /** The file's grid, affine and datatype (its voxels dropped). */
   source: Volume;
   canonical: Volume;
   reorientation: Reorientation;
@@ -113,9 +114,11 @@ export class VolumeApp {
       const source = await readNiftiBytes(new Uint8Array(await file.arrayBuffer()), file.name);
       const { volume: canonical, reorientation } = toCanonical(source);
       await this.stop();
-      this.volume = { name: file.name, source, canonical, reorientation };
+      // the source's voxels are not needed again (the canonical copy is what is shown and segmented): let them go
+      this.volume = { name: file.name, source: { ...source, data: new Float32Array(0) }, canonical, reorientation };
       this.segmenter = undefined;
       this.totalMs = 0;
+      this.ui.stats.textContent = '';
       const ct = looksLikeCt(canonical.data);
       this.setPreset(ct ? 'ct-abdomen' : 'auto', false);
       this.slice = Math.floor(canonical.dims[2] / 2);
@@ -157,6 +160,8 @@ export class VolumeApp {
     const { meta, problem } = volumeMetaOf(readOnnxSummary(bytes).metadata);
     this.model = { session, info, source, meta, metaProblem: problem };
     this.segmenter = undefined;
+    this.ui.stats.textContent = '';
+    if (this.page.volume) this.page.volume.result = undefined;
     this.refreshModel();
     if (this.volume) this.show();
   }
