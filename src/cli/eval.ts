@@ -1,6 +1,10 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { scanDataset } from '../data/dataset.ts';
+import { detectVolumeLayout } from '../data/volume/dataset.ts';
+import { volumeMetaFrom } from '../data/volume/model-meta.ts';
+import { readSafetensorsFile } from '../io/safetensors.ts';
+import { evaluateVolumes } from './eval-volume.ts';
 import { encodePng } from '../data/image.ts';
 import { BatchLoader, collate } from '../data/loader.ts';
 import { readSplitFile } from '../data/split.ts';
@@ -20,6 +24,9 @@ interface EvalFlags extends ModelFlags {
   threads: number;
   cases: number;
   skipUnpaired?: boolean;
+  protocol: string;
+  batch: number;
+  volumeIndex?: number;
 }
 
 export function registerEval(program: Command): void {
@@ -32,10 +39,18 @@ export function registerEval(program: Command): void {
     .option('--threads <n>', 'ONNX Runtime threads', intOption(1), 2)
     .option('--cases <n>', 'worst and best cases shown in the report', intOption(0), 6)
     .option('--skip-unpaired', 'leave out images without masks (and masks without images) with a warning, instead of stopping')
+    .option('--protocol <name>', 'volumes: mm (HD95/ASSD in mm with the voxel spacing, as medpy voxelspacing and MONAI spacing) or transunet (TransUNet test_single_volume: HD95 in voxels, its empty-mask rules)', 'mm')
+    .option('--batch <n>', 'volumes: slices per network run', intOption(1), 8)
+    .option('--volume-index <n>', 'volumes: the volume of 4-D files to use', intOption(0))
     .action(
       action(async (flags: EvalFlags) => {
         if (!flags.weights) console.warn('warning: no --weights given: evaluating default-initialised (untrained) weights');
         const model = await modelFromFlags(flags);
+        if (await detectVolumeLayout(flags.data)) {
+          const meta = flags.weights ? volumeMetaFrom((await readSafetensorsFile(flags.weights)).metadata, flags.weights) : undefined;
+          await evaluateVolumes(flags, model, meta);
+          return;
+        }
         requireImageChannels(model, flags.weights);
         const ds = await scanDataset(flags.data);
         reportPairing(flags.data, ds.problems, flags.skipUnpaired);

@@ -18,6 +18,9 @@ import { action, fractionOption, intOption, positiveOption, reportPairing } from
 /** The sample that ships with the repo (a few BUSI images) and the short schedule of the demo run. */
 export const SAMPLE_DATA = fileURLToPath(new URL('../../samples/busi-mini', import.meta.url));
 const DEMO = { epochs: 30, size: 128, batch: 8 };
+/** The bundled CT (two interleaved halves of one real scan, 8 organs; see samples/ct-mini/README.md) and its short schedule. */
+export const CT_SAMPLE_DATA = fileURLToPath(new URL('../../samples/ct-mini', import.meta.url));
+const CT_DEMO = { epochs: 40, size: 128, batch: 8 };
 
 interface TrainFlags {
   data?: string;
@@ -47,6 +50,7 @@ interface TrainFlags {
   valEvery: number;
   out?: string;
   resume?: string;
+  demo?: 'busi' | 'ct';
   intensity?: string;
   window?: string;
   axis: SliceAxis;
@@ -128,6 +132,11 @@ async function volumeConfig(f: TrainFlags, data: string): Promise<TrainConfig> {
 const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 
 async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
+  if (f.demo !== undefined && f.data !== undefined) throw new UserError('give --data or --demo, not both');
+  if (f.demo === 'ct') {
+    const ct = { ...f, split: join(CT_SAMPLE_DATA, 'train.txt'), valSplit: join(CT_SAMPLE_DATA, 'val.txt') };
+    return volumeConfig({ ...ct, epochs: f.epochs ?? CT_DEMO.epochs, size: f.size ?? CT_DEMO.size, batch: f.batch ?? CT_DEMO.batch }, CT_SAMPLE_DATA);
+  }
   const demo = f.data === undefined;
   // absolute paths, so that --resume works from any working directory
   const data = resolve(f.data ?? SAMPLE_DATA);
@@ -180,7 +189,8 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train a model with the paper protocol (SGD + poly, BCE + Dice, 300 epochs); without --data, a short demo on the bundled sample')
-    .option('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/0/<id>.png); default: the bundled BUSI sample (demo)')
+    .option('-d, --data <dir>', 'dataset folder: images/<id>.<ext> + masks/0/<id>.png, or volumes (nnU-Net imagesTr/ + labelsTr/ + dataset.json, or images/<case>.nii.gz + labels/<case>.nii.gz); default: the bundled BUSI sample (demo)')
+    .addOption(new Option('--demo <sample>', 'a short demo on a bundled sample: busi (ultrasound, the default without --data) or ct (a real CT, 8 organs)').choices(['busi', 'ct']))
     .option('--split <file>', 'training ids (one per line)')
     .option('--val-split <file>', 'validation ids (one per line)')
     .option('--val <fraction>', 'validation fraction of a random split when no split files are given', fractionOption, PAPER_DEFAULTS.val)
@@ -219,7 +229,9 @@ export function registerTrain(program: Command): void {
         const runDir = flags.resume ?? flags.out ?? join('runs', `${flags.model}-${timestamp()}`);
         if (!resume && existsSync(join(runDir, 'config.json'))) throw new UserError(`${runDir} already holds a run: pass --resume ${runDir} to continue it, or another --out`);
         const config = resume ? readRunConfig(runDir) : await configFromFlags(flags);
-        if (!resume && flags.data === undefined)
+        if (!resume && flags.demo === 'ct')
+          console.log(`demo run on the bundled CT (${CT_SAMPLE_DATA}: two interleaved halves of one scan, 8 organs from a model, not manual labels), ${config.epochs} epochs at ${config.size}x${config.size}`);
+        else if (!resume && flags.data === undefined)
           console.log(`No --data given: demo run on the bundled BUSI sample (${SAMPLE_DATA}), ${config.epochs} epochs at ${config.size}x${config.size}. Pass --data DIR to train on your images.`);
         console.log(
           `${resume ? 'resuming' : 'training'} ${config.model} on ${config.data}: ${config.epochs} epochs, batch ${config.batch}, ${config.size}x${config.size}, ${config.optimizer} lr ${config.lr} (${config.schedule}), seed ${config.seed}, ${config.threads} threads -> ${runDir}`,
