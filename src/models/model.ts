@@ -97,13 +97,17 @@ export class SegmentationModel {
     return { builder, input, logits };
   }
 
-  /** The eval graph as an ONNX model: input `input` [N,C,H,W] float32, output `logits`; `taps` adds module outputs. */
-  toOnnx(o: { taps?: boolean } = {}): Uint8Array {
+  /**
+   * The eval graph as an ONNX model: input `input` [N,C,H,W] float32, output `logits`; `taps` adds module outputs;
+   * `metadata` adds metadata_props entries (e.g. a volume model's `volume`).
+   */
+  toOnnx(o: { taps?: boolean; metadata?: Record<string, string> } = {}): Uint8Array {
     const { builder, input, logits } = this.graph;
     const outputs: Value[] = [{ ...logits, name: 'logits' }];
     const nodes = [...builder.nodes, { opType: 'Identity', name: 'logits_identity', inputs: [logits.name], outputs: ['logits'], attrs: {} }];
     if (o.taps) outputs.push(...builder.taps.values());
-    return encodeModel(this.graphSpec(nodes, [input], outputs));
+    const spec = this.graphSpec(nodes, [input], outputs);
+    return encodeModel({ ...spec, metadata: { ...spec.metadata, ...o.metadata } });
   }
 
   private graphSpec(nodes: GraphSpec['nodes'], inputs: Value[], outputs: Value[]): GraphSpec {

@@ -11,6 +11,7 @@ import { encodeLabelNifti } from '../../src/data/volume/nifti-write.ts';
 import { volumeMetaFrom } from '../../src/data/volume/model-meta.ts';
 import { gridFromAffine, type Vec3 } from '../../src/data/volume/volume.ts';
 import { readSafetensorsFile } from '../../src/io/safetensors.ts';
+import { decodeModel } from '../../src/ir/onnx.ts';
 import { PAPER_DEFAULTS, type TrainConfig } from '../../src/train/config.ts';
 import { runTraining } from '../../src/train/loop.ts';
 
@@ -120,6 +121,13 @@ describe('training and evaluation on volumes', () => {
       expect(rows).toHaveLength(1 + 3 * 2);
       expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('core');
     }
+
+    // export keeps the volume metadata in the ONNX metadata_props (the browser app reads it there)
+    const onnxPath = join(tmp(), 'model.onnx');
+    const x = cli('export', '--weights', join(run, 'best.safetensors'), '--out', onnxPath);
+    expect(x.code, x.stderr).toBe(0);
+    const props = Object.fromEntries(decodeModel(readFileSync(onnxPath)).metadataProps.map((p) => [p.key, p.value]));
+    expect(volumeMetaFrom(props as Record<string, string>, onnxPath)).toMatchObject({ classNames: ['background', 'rim', 'core'], intensity: { kind: 'mri' } });
   }, 300_000);
 
   it('one-line errors: a 2-D model on volumes, a bad protocol, --window with --intensity', () => {
