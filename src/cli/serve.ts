@@ -1,5 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { volumeMetaFrom } from '../data/volume/model-meta.ts';
 import { UserError } from '../errors.ts';
+import { readSafetensorsFile } from '../io/safetensors.ts';
 import { buildServer, DEFAULT_WEIGHTS_WARNING, SERVER_DEFAULTS } from '../server/app.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { action, intOption } from './run.ts';
@@ -10,6 +12,7 @@ interface ServeFlags extends ModelFlags {
   threads: number;
   maxUploadMb: number;
   maxPixels: number;
+  maxVoxels: number;
   timeoutMs: number;
   concurrency: number;
   queue: number;
@@ -39,6 +42,7 @@ export function registerServe(program: Command): void {
     .option('--threads <n>', 'ONNX Runtime intra-op threads per inference worker', intOption(1), SERVER_DEFAULTS.threads)
     .option('--max-upload-mb <mb>', 'largest upload (raw body or multipart file), 413 above', megabytes, SERVER_DEFAULTS.maxUploadBytes / 2 ** 20)
     .option('--max-pixels <n>', 'largest image (width x height), read from the header before decoding, 422 above', intOption(1), SERVER_DEFAULTS.maxPixels)
+    .option('--max-voxels <n>', 'volume models: largest NIfTI volume in voxels, read from the header before inflating, 422 above', intOption(1), SERVER_DEFAULTS.maxVoxels)
     .option('--timeout-ms <ms>', 'time limit of a request from its arrival (upload, queue, inference)', intOption(100), SERVER_DEFAULTS.timeoutMs)
     .option('--concurrency <n>', 'inference workers: batches run at the same time', intOption(1), SERVER_DEFAULTS.concurrency)
     .option('--queue <n>', 'requests that may wait beyond concurrency x max-batch; more are refused with 503 + Retry-After', intOption(0), SERVER_DEFAULTS.queue)
@@ -48,8 +52,11 @@ export function registerServe(program: Command): void {
       action(async (flags: ServeFlags) => {
         const model = await modelFromFlags(flags);
         requireImageChannels(model, flags.weights);
+        const volume = flags.weights ? volumeMetaFrom((await readSafetensorsFile(flags.weights)).metadata, flags.weights) : undefined;
         const app = await buildServer({
           model,
+          volume,
+          maxVoxels: flags.maxVoxels,
           weightsSource: flags.weights,
           threads: flags.threads,
           concurrency: flags.concurrency,
@@ -71,7 +78,7 @@ export function registerServe(program: Command): void {
         }
         const o = model.options;
         app.log.info(
-          `serving ${model.name} ${o.size}x${o.size}, ${o.inChannels} in, ${o.classes} out, weights ${flags.weights ?? 'DEFAULT-INITIALISED'}; ` +
+          `serving ${model.name} ${o.size}x${o.size}, ${o.inChannels} in, ${o.classes} out${volume ? ` (volumes: ${volume.classNames.join(', ')})` : ''}, weights ${flags.weights ?? 'DEFAULT-INITIALISED'}; ` +
             `${flags.concurrency} worker(s) x ${flags.threads} thread(s), batches up to ${flags.maxBatch}, ${flags.concurrency * flags.maxBatch + flags.queue} requests at most`,
         );
 

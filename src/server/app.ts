@@ -5,13 +5,18 @@ import { availableParallelism } from 'node:os';
 import multipart from '@fastify/multipart';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { encodePng, MAX_IMAGE_PIXELS } from '../data/image.ts';
+import type { VolumeModelMeta } from '../data/volume/model-meta.ts';
+import { MAX_VOLUME_VOXELS } from '../data/volume/nifti-read.ts';
 import { UserError } from '../errors.ts';
 import type { SegmentationModel } from '../models/model.ts';
 import { masksFromLogits, prepareImage } from '../pipeline/stages.ts';
+import { checkVolumeModel } from '../pipeline/volume.ts';
 import { Batcher } from './batcher.ts';
 import { HttpError } from './errors.ts';
 import { checkImageHeader, FIELD, RAW_CONTENT_TYPES, readUpload, tooLarge } from './upload.ts';
 import { WorkerPool, type BatchRunner } from './worker-pool.ts';
+import { checkVolumeHeader, looksLikeNifti, notAVolume, notAVolumeModel, VOLUME_CONTENT_TYPES, VOLUME_SOURCE, volumeJson } from './volume.ts';
+import { VolumeWorkers } from './volume-pool.ts';
 
 export interface ServerOptions {
   model: SegmentationModel;
@@ -29,6 +34,15 @@ export interface ServerOptions {
   maxUploadBytes?: number;
   /** Largest accepted image in pixels (width × height), checked from the header before decoding. */
   maxPixels?: number;
+  /**
+   * The weights' volume metadata (`volumeMetaFrom`): with it the service segments NIfTI volumes (and only those);
+   * without it, 2-D images.
+   */
+  volume?: VolumeModelMeta;
+  /** Largest accepted volume in voxels, checked from the NIfTI header before anything is inflated. */
+  maxVoxels?: number;
+  /** Volumes processed at once (one worker thread each; the others wait). Bounds the decoded volumes in memory. */
+  volumeWorkers?: number;
   /** Time limit of a request, from its arrival: receiving the body, waiting, decoding, inference, encoding. */
   timeoutMs?: number;
   /** Images decoded or encoded at once (default: the CPU count, from 2 to 4); bounds full-size pixel buffers. */
@@ -46,10 +60,12 @@ export const SERVER_DEFAULTS = {
   queue: 16,
   maxUploadBytes: 20 * 2 ** 20,
   maxPixels: 4096 * 4096,
+  maxVoxels: 2 ** 26,
+  volumeWorkers: 1,
   timeoutMs: 30_000,
 } as const;
 
-type Resolved = Required<Omit<ServerOptions, 'weightsSource' | 'runner' | 'logger'>> & Pick<ServerOptions, 'weightsSource' | 'runner' | 'logger'>;
+type Resolved = Required<Omit<ServerOptions, 'weightsSource' | 'runner' | 'logger' | 'volume'>> & Pick<ServerOptions, 'weightsSource' | 'runner' | 'logger' | 'volume'>;
 
 export const DEFAULT_WEIGHTS_WARNING = 'no weights file given: serving DEFAULT-INITIALISED (untrained, seed 0) weights; the masks are meaningless';
 
@@ -64,6 +80,8 @@ function resolve(o: ServerOptions): Resolved {
   int('queue', r.queue, 0, 100_000);
   int('max-upload bytes', r.maxUploadBytes, 1);
   int('max-pixels', r.maxPixels, 1, MAX_IMAGE_PIXELS);
+  int('max-voxels', r.maxVoxels, 1, MAX_VOLUME_VOXELS);
+  int('volume workers', r.volumeWorkers, 1, 64);
   int('timeout-ms', r.timeoutMs, 1, 24 * 3600_000);
   int('image concurrency', r.imageConcurrency, 1, 1024);
   return r;
@@ -120,6 +138,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // uploads are decoded as grey or RGB; a model with another input channel count could only get a wrong tensor
   if (inChannels !== 1 && inChannels !== 3)
     throw new UserError(`the model takes ${inChannels} input channels, but images are read as grey (1) or RGB (3); serve a model with 1 or 3 input channels`);
+  // a request carries one volume: the model must take one volume channel (with its slice context)
+  if (o.volume) checkVolumeModel(model.options, o.volume, o.weightsSource ?? 'the model', 1);
   const capacity = o.concurrency * o.maxBatch + o.queue;
 
   const app = Fastify({
@@ -149,6 +169,24 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   const batcher = new Batcher(runner, { concurrency: o.concurrency, maxBatch: o.maxBatch, inputLength: inChannels * size * size, outputLength: classes * size * size });
   const images = new Semaphore(o.imageConcurrency);
+  const planeIn = inChannels * size * size;
+  const planeOut = classes * size * size;
+  // a volume's slices join the same batches as images: each slice is one batcher entry
+  const volumes = o.volume
+    ? await VolumeWorkers.create(
+        o.volumeWorkers,
+        async (batch, n, signal) => {
+          const parts = await Promise.all(Array.from({ length: n }, (_, i) => batcher.submit(batch.subarray(i * planeIn, (i + 1) * planeIn), signal)));
+          const logits = new Float32Array(n * planeOut);
+          parts.forEach((p, i) => logits.set(p.logits, i * planeOut));
+          return logits;
+        },
+        (level, message, err) => app.log[level](err ? { err } : {}, message),
+      ).catch(async (e: unknown) => {
+        await pool?.close();
+        throw e;
+      })
+    : undefined;
   const states = new WeakMap<FastifyRequest, RequestState>();
   const counters: Counters = { ok: 0, busy: 0, timedOut: 0, clientErrors: 0, serverErrors: 0 };
   let inflight = 0;
@@ -162,6 +200,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   };
 
   app.addHook('onClose', async () => {
+    await volumes?.close();
     await batcher.idle();
     await pool?.close();
   });
@@ -185,7 +224,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const ct = request.headers['content-type'];
       [status, message] = [
         415,
-        `unsupported content type ${ct ? `"${ct}"` : '(none)'}; send multipart/form-data with the image in the field "${FIELD}", or the raw image with Content-Type ${RAW_CONTENT_TYPES.join(', ')}`,
+        o.volume
+          ? `unsupported content type ${ct ? `"${ct}"` : '(none)'}; send multipart/form-data with the NIfTI file in the field "volume", or the raw .nii/.nii.gz with Content-Type ${[...VOLUME_CONTENT_TYPES, 'application/octet-stream'].join(', ')}`
+          : `unsupported content type ${ct ? `"${ct}"` : '(none)'}; send multipart/form-data with the image in the field "${FIELD}", or the raw image with Content-Type ${RAW_CONTENT_TYPES.join(', ')}`,
       ];
     } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
       [status, message] = [e.statusCode, e.message.split('\n')[0]!];
@@ -208,14 +249,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.get('/healthz', async (_request, reply) => {
     const alive = pool ? pool.alive : o.concurrency;
     const b = batcher.stats;
-    void reply.code(alive > 0 ? 200 : 503);
+    const volumesAlive = volumes ? volumes.alive : 1;
+    void reply.code(alive > 0 && volumesAlive > 0 ? 200 : 503);
     return {
-      status: alive > 0 ? 'ok' : 'no inference worker',
+      status: alive === 0 ? 'no inference worker' : volumesAlive === 0 ? 'no volume worker' : 'ok',
       uptime_s: Math.round((Date.now() - started) / 1000),
       queue: { in_flight: inflight, waiting_for_model: b.waiting, running_batches: b.running, capacity },
       batches: { count: b.batches, images: b.images, max_size: b.maxBatchSize, avg_ms: round(b.avgBatchMs) },
       requests: { ok: counters.ok, rejected_busy: counters.busy, timed_out: counters.timedOut, client_errors: counters.clientErrors, server_errors: counters.serverErrors },
       workers: { alive, configured: o.concurrency, restarts: pool?.restarts ?? 0 },
+      ...(volumes ? { volumes: { ...volumes.stats, workers: volumes.alive, restarts: volumes.restarts } } : {}),
       memory: { rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) },
     };
   });
@@ -226,13 +269,23 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     input_size: size,
     in_channels: inChannels,
     classes,
-    output: classes === 1 ? 'binary mask, 0 or 255' : `class index per pixel, 0 to ${classes - 1}`,
+    input: o.volume ? 'volume' : 'image',
+    class_names: o.volume?.classNames ?? null,
+    volume: o.volume
+      ? { formats: ['.nii', '.nii.gz'], intensity: o.volume.intensity, axis: o.volume.axis, slice_context: o.volume.context, class_values: o.volume.classValues, class_names: o.volume.classNames }
+      : null,
+    output: o.volume
+      ? `label NIfTI (.nii.gz) on the input's grid, label values ${o.volume.classValues.join(', ')}`
+      : classes === 1
+        ? 'binary mask, 0 or 255'
+        : `class index per pixel, 0 to ${classes - 1}`,
     weights: o.weightsSource ?? 'default-initialised (seed 0)',
     default_weights: o.weightsSource === undefined,
     ...(o.weightsSource === undefined ? { warning: DEFAULT_WEIGHTS_WARNING } : {}),
     limits: {
       max_upload_bytes: o.maxUploadBytes,
       max_pixels: o.maxPixels,
+      max_voxels: o.maxVoxels,
       timeout_ms: o.timeoutMs,
       concurrency: o.concurrency,
       max_batch: o.maxBatch,
@@ -245,7 +298,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(async (scope) => {
     // only the bodies this route understands; anything else is a 415 with a message
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser([...RAW_CONTENT_TYPES], { parseAs: 'buffer', bodyLimit: o.maxUploadBytes }, (_request, body, done) => done(null, body));
+    scope.addContentTypeParser([...RAW_CONTENT_TYPES, ...VOLUME_CONTENT_TYPES], { parseAs: 'buffer', bodyLimit: o.maxUploadBytes }, (_request, body, done) => done(null, body));
     await scope.register(multipart, {
       limits: { fileSize: o.maxUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
       throwFileSizeLimit: true,
@@ -290,18 +343,70 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       });
       try {
         const result = await Promise.race([work, deadline]);
-        void reply.header('server-timing', `decode;dur=${result.timing.decode}, queue;dur=${result.timing.queue}, inference;dur=${result.timing.inference}, total;dur=${result.timing.total}`);
-        if (wantsJson(request)) return result.json();
-        return reply.type('image/png').send(result.png);
+        void reply.header(
+          'server-timing',
+          Object.entries(result.timing)
+            .map(([k, v]) => `${k};dur=${v}`)
+            .join(', '),
+        );
+        if (wantsJson(request, result.type)) return result.json();
+        if (result.filename) void reply.header('content-disposition', `attachment; filename="${result.filename}"`);
+        return reply.type(result.type).send(result.body);
       } finally {
         clearTimeout(timer);
       }
     });
   });
 
-  async function segment(request: FastifyRequest, state: RequestState) {
-    const signal = state.abort.signal;
+  interface Answer {
+    body: Buffer;
+    type: string;
+    filename?: string;
+    timing: Record<string, number>;
+    json: () => object;
+  }
+
+  /** A NIfTI body goes to the volume path, anything else to the image path; each refuses the other model kind. */
+  async function segment(request: FastifyRequest, state: RequestState): Promise<Answer> {
     const bytes = await readUpload(request, o.maxUploadBytes);
+    if (looksLikeNifti(bytes)) {
+      if (!volumes) throw notAVolumeModel();
+      return segmentVolumeUpload(bytes, state, volumes);
+    }
+    if (volumes) throw notAVolume(bytes);
+    return segmentImage(bytes, state);
+  }
+
+  async function segmentVolumeUpload(bytes: Buffer, state: RequestState, workers: VolumeWorkers): Promise<Answer> {
+    const meta = o.volume!;
+    const t0 = performance.now();
+    checkVolumeHeader(bytes, o.maxVoxels); // before anything is inflated
+    const headerMs = performance.now() - t0;
+    const r = await workers.run(
+      { bytes, source: VOLUME_SOURCE, maxVoxels: o.maxVoxels, meta, options: { size, classes, inChannels }, batch: o.concurrency * o.maxBatch },
+      state.abort.signal,
+    );
+    const t = r.summary.timing;
+    const timing = {
+      decode: round(headerMs + t.decode),
+      queue: round(r.queueMs),
+      inference: round(t.inference),
+      slicing: round(t.other),
+      encode: round(t.encode),
+      total: round(performance.now() - state.arrived),
+    };
+    const body = Buffer.from(r.nifti.buffer, r.nifti.byteOffset, r.nifti.byteLength);
+    return {
+      body,
+      type: 'application/gzip',
+      filename: 'labels.nii.gz',
+      timing,
+      json: () => volumeJson(model.name, meta, r.summary, r.nifti, timing, o.weightsSource === undefined ? DEFAULT_WEIGHTS_WARNING : undefined),
+    };
+  }
+
+  async function segmentImage(bytes: Buffer, state: RequestState): Promise<Answer> {
+    const signal = state.abort.signal;
     const t0 = performance.now();
     await checkImageHeader(bytes, o.maxPixels);
     signal.throwIfAborted();
@@ -319,7 +424,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
     const timing = { decode: round(decodeMs), queue: round(r.queueMs), inference: round(r.inferenceMs), total: round(performance.now() - state.arrived) };
     return {
-      png: png.bytes,
+      body: png.bytes,
+      type: 'image/png',
       timing,
       json: () => {
         const area = maskArea(png.mask, width, height);
@@ -386,13 +492,13 @@ function closeQuietConnectionsOnClose(app: FastifyInstance): void {
   });
 }
 
-/** JSON when the client asks for application/json ahead of (or without) image/png. */
-function wantsJson(request: FastifyRequest): boolean {
+/** JSON when the client asks for application/json ahead of (or without) the other answer's type (image/png, application/gzip). */
+function wantsJson(request: FastifyRequest, other: string): boolean {
   const accept = (request.headers.accept ?? '').toLowerCase();
   const json = accept.indexOf('application/json');
   if (json < 0) return false;
-  const png = accept.indexOf('image/png');
-  return png < 0 || json < png;
+  const alternative = accept.indexOf(other);
+  return alternative < 0 || json < alternative;
 }
 
 /** Foreground (non-zero) pixel count and bounding box of a label map. */

@@ -10,22 +10,25 @@ export const RAW_CONTENT_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'imag
 
 export const FIELD = 'image';
 
+/** Multipart file fields read: `image`, or `volume` (the same; for NIfTI uploads). */
+const FILE_FIELDS: readonly string[] = [FIELD, 'volume'];
+
 const mb = (bytes: number) => `${+(bytes / 2 ** 20).toFixed(2)} MB`;
 
 export function tooLarge(maxUploadBytes: number): HttpError {
   return new HttpError(413, `upload larger than the limit of ${mb(maxUploadBytes)} (${maxUploadBytes} bytes)`);
 }
 
-/** The image bytes of a request: the `image` file of a multipart body, or the raw body. */
+/** The uploaded bytes of a request: the `image` (or `volume`) file of a multipart body, or the raw body. */
 export async function readUpload(request: FastifyRequest, maxUploadBytes: number): Promise<Buffer> {
   let bytes: Buffer | undefined;
   if (request.isMultipart()) {
     try {
       const part = await request.file();
       if (!part) throw new HttpError(400, `multipart body has no file; send the image in the field "${FIELD}"`);
-      if (part.fieldname !== FIELD) {
+      if (!FILE_FIELDS.includes(part.fieldname)) {
         part.file.resume();
-        throw new HttpError(400, `multipart file is in the field "${part.fieldname}"; send the image in the field "${FIELD}"`);
+        throw new HttpError(400, `multipart file is in the field "${part.fieldname}"; send the image in the field "${FIELD}" (a NIfTI volume: "${FIELD}" or "volume")`);
       }
       bytes = await part.toBuffer();
     } catch (e) {
