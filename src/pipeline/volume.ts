@@ -19,10 +19,10 @@
 import { UserError } from '../errors.ts';
 import { resizeNearestCv2 } from '../data/resize.ts';
 import { gridMismatch } from '../data/volume/check.ts';
-import { intensityMap, quantize } from '../data/volume/intensity.ts';
 import type { VolumeModelMeta } from '../data/volume/model-meta.ts';
-import { fromCanonical, toCanonical, toCanonicalData, type Reorientation } from '../data/volume/orientation.ts';
-import { sliceChannels, sliceCount, sliceOf, type PreparedCase, type SliceAxis } from '../data/volume/slices.ts';
+import { fromCanonical, toCanonicalData, type Reorientation } from '../data/volume/orientation.ts';
+import { caseFromVolumes } from '../data/volume/prepare.ts';
+import { pastePlane, sliceChannels, sliceCount, sliceOf, slicePlane, type SliceAxis } from '../data/volume/slices.ts';
 import { voxelCount, type Mat4, type Vec3, type Volume } from '../data/volume/volume.ts';
 import type { ResolvedModelOptions } from '../models/model.ts';
 import { logitsToMask } from './postprocess.ts';
@@ -65,10 +65,6 @@ export interface VolumeSegmentation {
 /** Probability volumes hold at most this many values (1 GiB of float32); more is a UserError naming the sizes. */
 export const MAX_PROBABILITY_VALUES = 2 ** 28;
 
-/** Width and height of the slice plane (axial: i × j, coronal: i × k, sagittal: j × k), as slices.ts cuts it. */
-export function slicePlane(dims: Vec3, axis: SliceAxis): [number, number] {
-  return axis === 'axial' ? [dims[0], dims[1]] : axis === 'coronal' ? [dims[0], dims[2]] : [dims[1], dims[2]];
-}
 
 /**
  * Checks that a model fits a volume model's metadata: one output per class of `classValues`, and as many input
@@ -112,13 +108,9 @@ export async function segmentVolume(
       `${first.source}: probabilities of ${n.toLocaleString('en-US')} voxels × ${classes} classes would take ${((n * classes * 4) / 2 ** 30).toFixed(1)} GiB (limit ${MAX_PROBABILITY_VALUES / 2 ** 28} GiB); predict without --prob`,
     );
 
-  // the training preprocessing (prepareCase without the files): canonical, intensity map per volume, 8 bits
-  const canonical = volumes.map((v) => toCanonical(v));
-  const { dims, spacing, affine } = canonical[0]!.volume;
-  const reorientation = canonical[0]!.reorientation;
-  const maps = canonical.map((c) => intensityMap(c.volume.data, meta.intensity));
-  const channels = canonical.map((c, i) => quantize(c.volume.data, maps[i]!));
-  const prepared: PreparedCase = { id: first.source, dims, spacing, channels, maps, bytes: channels.reduce((s, c) => s + c.byteLength, 0) };
+  // the training preprocessing: canonical, intensity map per volume, 8 bits
+  const { prepared, reorientation, affine } = caseFromVolumes(first.source, volumes, meta.intensity);
+  const { dims, spacing, channels } = prepared;
 
   const axis = meta.axis;
   const total = sliceCount(prepared, axis);
@@ -169,14 +161,6 @@ function iota(n: number): Int32Array {
   return out;
 }
 
-/** Writes a w × h plane (x fastest) into slice `k` of a canonical volume: the inverse of slices.ts's cutPlane. */
-export function pastePlane(volume: Uint8Array, dims: Vec3, axis: SliceAxis, k: number, planeData: Uint8Array): void {
-  const [nx, ny] = dims;
-  const [w, h] = slicePlane(dims, axis);
-  if (axis === 'axial') volume.set(planeData, k * nx * ny);
-  else if (axis === 'coronal') for (let z = 0; z < h; z++) volume.set(planeData.subarray(z * w, (z + 1) * w), nx * (k + ny * z));
-  else for (let z = 0; z < h; z++) for (let y = 0; y < w; y++) volume[k + nx * (y + ny * z)] = planeData[z * w + y]!;
-}
 
 /** Softmax over classes of logits [classes, plane]. */
 export function softmax(logits: Float32Array, classes: number, plane: number): Float32Array {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNifti } from '../../src/data/volume/nifti-read.ts';
-import { SLICE_AXES, prepareCase, sliceOf } from '../../src/data/volume/slices.ts';
+import { SLICE_AXES, sliceOf } from '../../src/data/volume/slices.ts';
+import { prepareCase } from '../../src/data/volume/prepare.ts';
 import { toCanonical } from '../../src/data/volume/orientation.ts';
 import type { Volume } from '../../src/data/volume/volume.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
@@ -16,7 +17,7 @@ import { encodeLabelNifti, labelNiftiGz, labelValues } from '../../web/src/nifti
 import { modelInfo, readOnnxSummary } from '../../web/src/onnx-info.ts';
 import { volumeMetaOf } from '../../web/src/volume-meta.ts';
 import { classTable, VolumeSegmenter } from '../../web/src/volume-segment.ts';
-import { cutPlane, putPlane, volumeSliceInput } from '../../web/src/volume-slices.ts';
+import { cutPlane, pastePlane, volumeSliceInput } from '../../web/src/volume-slices.ts';
 import { autoWindow, looksLikeCt, windowPlane } from '../../web/src/window-level.ts';
 import { fromCanonical } from '../../src/data/volume/orientation.ts';
 import { quantize, intensityMap } from '../../src/data/volume/intensity.ts';
@@ -83,7 +84,7 @@ describe('web/src/volume-slices (network inputs as training prepares them)', () 
     for (const axis of SLICE_AXES) {
       const copy = new Uint8Array(60);
       const n = { sagittal: 5, coronal: 4, axial: 3 }[axis];
-      for (let k = 0; k < n; k++) putPlane(copy, dims, axis, k, cutPlane(data, dims, axis, k));
+      for (let k = 0; k < n; k++) pastePlane(copy, dims, axis, k, cutPlane(data, dims, axis, k));
       expect(copy).toEqual(data);
     }
   });

@@ -8,11 +8,13 @@ import { decodeNifti, readNifti } from '../../src/data/volume/nifti-read.ts';
 import { encodeProbabilityNifti } from '../../src/data/volume/nifti-write.ts';
 import { axisCodes, toCanonicalData } from '../../src/data/volume/orientation.ts';
 import { qformAffine } from '../../src/data/volume/nifti-header.ts';
-import { cutPlane, prepareCase, sliceCount, sliceOf, type SliceAxis } from '../../src/data/volume/slices.ts';
+import { cutPlane, sliceCount, sliceOf, type SliceAxis } from '../../src/data/volume/slices.ts';
+import { prepareCase } from '../../src/data/volume/prepare.ts';
 import { UserError } from '../../src/errors.ts';
 import { logitsToMask } from '../../src/pipeline/postprocess.ts';
 import { Segmenter } from '../../src/pipeline/segmenter.ts';
-import { resizeLinearFloat, segmentVolume, slicePlane, softmax } from '../../src/pipeline/volume.ts';
+import { resizeLinearFloat, segmentVolume, softmax } from '../../src/pipeline/volume.ts';
+import { slicePlane } from '../../src/data/volume/slices.ts';
 import { CT_META, volumeModel, writeAwkwardCt } from './volume-synthetic.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mobileutr-volume-'));

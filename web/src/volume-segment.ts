@@ -8,7 +8,7 @@ import type { SliceAxis } from '../../src/data/volume/slices.ts';
 import type { Volume } from '../../src/data/volume/volume.ts';
 import type { InferenceBackend } from '../../src/runtime/types.ts';
 import type { ModelInfo } from './onnx-info.ts';
-import { imageSliceInput, planeSize, putPlane, sliceCount, volumeSliceInput } from './volume-slices.ts';
+import { imageSliceInput, pastePlane, slicePlane, sliceCount, volumeSliceInput } from './volume-slices.ts';
 import type { WindowLevel } from './window-level.ts';
 
 /** How slices become network inputs. */
@@ -103,8 +103,8 @@ export class VolumeSegmenter {
         for (let c = 1; c < classes; c++) if (logits[c * plane + i]! > logits[best * plane + i]!) best = c;
         mask[i] = best;
       }
-    const [w, h] = planeSize(dims, this.axis);
-    putPlane(this.labels, dims, this.axis, k, resizeNearestCv2(mask, size, size, 1, w, h));
+    const [w, h] = slicePlane(dims, this.axis);
+    pastePlane(this.labels, dims, this.axis, k, resizeNearestCv2(mask, size, size, 1, w, h));
     this.done[k] = 1;
     this.inferenceMs += ms;
     return ms;

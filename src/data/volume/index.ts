@@ -27,7 +27,8 @@ export { affineDistance, applyAffine, formatDims, voxelCount, type Mat4, type Ni
 export { detectVolumeLayout, readDatasetJson, scanVolumeDataset, type VolumeCase, type VolumeDataset, type VolumeLayout } from './dataset.ts';
 export { checkVolumeDataset } from './check.ts';
 export { dequantize, intensityMap, parseIntensity, parseWindow, quantize, type Intensity, type IntensityMap } from './intensity.ts';
-export { SLICE_AXES, prepareCase, sliceCount, sliceOf, type PreparedCase, type Slice, type SliceAxis } from './slices.ts';
+export { SLICE_AXES, cutPlane, pastePlane, slicePlane, sliceCount, sliceOf, type PreparedCase, type Slice, type SliceAxis } from './slices.ts';
+export { caseFromVolumes, prepareCase, type PrepareOptions } from './prepare.ts';
 export { DEFAULT_MEMORY_BYTES, SliceLoader, VolumeCache, splitCases, type SliceBatch, type SliceLoaderOptions } from './loader.ts';
 
 /** File names that are NIfTI volumes. */

@@ -20,7 +20,8 @@ import { augmentSlice } from './augment.ts';
 import type { VolumeCase, VolumeDataset } from './dataset.ts';
 import type { Intensity } from './intensity.ts';
 import { readNiftiHeader } from './nifti-read.ts';
-import { classValues, prepareCase, sliceChannels, sliceCount, sliceOf, type PreparedCase, type Slice, type SliceAxis } from './slices.ts';
+import { prepareCase } from './prepare.ts';
+import { classValues, sliceChannels, sliceCount, sliceOf, type PreparedCase, type Slice, type SliceAxis } from './slices.ts';
 import { reorientation } from './orientation.ts';
 import { voxelCount } from './volume.ts';
 

@@ -30,28 +30,35 @@ export function volumeMetadata(meta: VolumeModelMeta): Record<string, string> {
   return { [VOLUME_META_KEY]: JSON.stringify(meta) };
 }
 
-/** The volume metadata of a weights file, undefined when it has none (a 2-D model); a malformed entry is a UserError. */
-export function volumeMetaFrom(metadata: Record<string, string>, source: string): VolumeModelMeta | undefined {
-  const text = metadata[VOLUME_META_KEY];
-  if (text === undefined) return undefined;
-  const bad = (why: string): never => {
-    throw new UserError(`${source}: metadata "${VOLUME_META_KEY}" is not usable (${why})`);
-  };
+export type VolumeMetaResult = { meta: VolumeModelMeta; problem?: undefined } | { meta?: undefined; problem: string };
+
+/** Checks a `volume` metadata string; `problem` names the first field that is not usable. */
+export function parseVolumeMeta(text: string): VolumeMetaResult {
   let m: Partial<VolumeModelMeta>;
   try {
     m = JSON.parse(text) as Partial<VolumeModelMeta>;
   } catch {
-    return bad('not JSON');
+    return { problem: 'not JSON' };
   }
   const i = m.intensity as Intensity | undefined;
-  if (!i || !(i.kind === 'ct' || i.kind === 'mri' || (i.kind === 'window' && Number.isFinite(i.level) && i.width > 0))) bad('intensity');
-  if (!SLICE_AXES.includes(m.axis as SliceAxis)) bad('axis');
-  if (m.context !== 0 && m.context !== 1) bad('context');
+  if (!i || !(i.kind === 'ct' || i.kind === 'mri' || (i.kind === 'window' && Number.isFinite(i.level) && i.width > 0))) return { problem: 'intensity' };
+  if (!SLICE_AXES.includes(m.axis as SliceAxis)) return { problem: 'axis' };
+  if (m.context !== 0 && m.context !== 1) return { problem: 'context' };
   const values = m.classValues;
-  if (!Array.isArray(values) || values.length < 2 || values.length > 256 || !values.every((v) => Number.isInteger(v)) || new Set(values).size !== values.length) bad('classValues');
+  if (!Array.isArray(values) || values.length < 2 || values.length > 256 || !values.every((v) => Number.isInteger(v)) || new Set(values).size !== values.length)
+    return { problem: 'classValues' };
   const names = m.classNames;
-  if (!Array.isArray(names) || names.length !== values!.length || !names.every((n) => typeof n === 'string')) bad('classNames');
-  return m as VolumeModelMeta;
+  if (!Array.isArray(names) || names.length !== values.length || !names.every((n) => typeof n === 'string')) return { problem: 'classNames' };
+  return { meta: m as VolumeModelMeta };
+}
+
+/** The volume metadata of a weights file, undefined when it has none (a 2-D model); a malformed entry is a UserError. */
+export function volumeMetaFrom(metadata: Record<string, string>, source: string): VolumeModelMeta | undefined {
+  const text = metadata[VOLUME_META_KEY];
+  if (text === undefined) return undefined;
+  const r = parseVolumeMeta(text);
+  if (r.problem !== undefined) throw new UserError(`${source}: metadata "${VOLUME_META_KEY}" is not usable (${r.problem})`);
+  return r.meta;
 }
 
 /** Class values and names from dataset.json's labels (or 0..classes-1 without one), background first. */

@@ -1,5 +1,5 @@
 /**
- * Volume cases as 2-D training slices: each case read once, put in canonical RAS+ order, its channels clipped and
+ * Volume cases as 2-D slices, pure arithmetic (Node and the browser): each case read once (prepare.ts), put in canonical RAS+ order, its channels clipped and
  * stored as 8 bits (see intensity.ts) and its label values mapped to class indices 0..C-1 (background 0, then the
  * values of dataset.json in order). A slice is cut along an axis (axial = canonical k, inferior to superior),
  * resized to size × size with the 2-D path's cv2 arithmetic (linear for images, nearest for labels) and, with
@@ -8,16 +8,12 @@
  * Slice planes: axial (x = i towards R, y = j towards A), coronal (x = i, y = k), sagittal (x = j, y = k).
  *
  * @example
- *   const p = await prepareCase(ds.cases[0]!, { intensity: { kind: 'ct' }, labels: ds.labels });
+ *   const p = await prepareCase(ds.cases[0]!, { intensity: { kind: 'ct' }, labels: ds.labels }); // prepare.ts
  *   const s = sliceOf(p, 'axial', 10, { size: 224, context: 1 }); // s.image: 3 × 224 × 224 floats
  */
 import { UserError } from '../../errors.ts';
 import { resizeLinearCv2, resizeNearestCv2 } from '../resize.ts';
-import { gridMismatch } from './check.ts';
-import type { VolumeCase } from './dataset.ts';
-import { readVolume } from './index.ts';
-import { dequantize, intensityMap, quantize, type Intensity, type IntensityMap } from './intensity.ts';
-import { toCanonical } from './orientation.ts';
+import { dequantize, type IntensityMap } from './intensity.ts';
 import type { Vec3 } from './volume.ts';
 
 export type SliceAxis = 'axial' | 'coronal' | 'sagittal';
@@ -39,14 +35,6 @@ export interface PreparedCase {
   bytes: number;
 }
 
-export interface PrepareOptions {
-  intensity: Intensity;
-  /** dataset.json's labels (value -> name); class k is the k-th value in increasing order. Without it, values are the classes. */
-  labels?: Map<number, string>;
-  /** Without `labels`: the classes are the values 0..classes-1 (default 256). */
-  classes?: number;
-  volumeIndex?: number;
-}
 
 /** value -> class index lookup (background first): the values of dataset.json in increasing order. */
 export function classValues(labels: Map<number, string> | undefined): number[] | undefined {
@@ -54,29 +42,6 @@ export function classValues(labels: Map<number, string> | undefined): number[] |
   const values = [...labels.keys()].sort((a, b) => a - b);
   if (values[0] !== 0) values.unshift(0);
   return values;
-}
-
-/** Reads a case's channels and label, checks their grids, and stores them canonical and compact. */
-export async function prepareCase(c: VolumeCase, o: PrepareOptions): Promise<PreparedCase> {
-  const volumes = [];
-  for (const path of c.images) volumes.push(await readVolume(path, { volumeIndex: o.volumeIndex }));
-  const first = volumes[0]!;
-  volumes.slice(1).forEach((v, i) => {
-    const problem = gridMismatch(v, first, 'channel');
-    if (problem) throw new UserError(`${c.images[i + 1]}: ${problem}`);
-  });
-  const canonical = volumes.map((v) => toCanonical(v).volume);
-  const maps = canonical.map((v) => intensityMap(v.data, o.intensity));
-  const channels = canonical.map((v, i) => quantize(v.data, maps[i]!));
-  let labels: Uint8Array | undefined;
-  if (c.label) {
-    const raw = await readVolume(c.label, { volumeIndex: o.volumeIndex });
-    const problem = gridMismatch(raw, first, 'label');
-    if (problem) throw new UserError(`${c.label}: ${problem}`);
-    labels = toClasses(toCanonical(raw).volume.data, classValues(o.labels) ?? Array.from({ length: o.classes ?? 256 }, (_, v) => v), c.label);
-  }
-  const { dims, spacing } = canonical[0]!;
-  return { id: c.id, dims, spacing, channels, maps, labels, bytes: channels.reduce((n, ch) => n + ch.byteLength, labels?.byteLength ?? 0) };
 }
 
 /** Label values to class indices; a value that is not a class (or not an integer) is a UserError naming the file. */
@@ -98,19 +63,28 @@ export function toClasses(data: Float32Array, values: number[], source: string):
 export const sliceCount = (p: PreparedCase, axis: SliceAxis) => p.dims[AXIS[axis]];
 
 /** Width and height of the slice plane along an axis. */
-function plane(dims: Vec3, axis: SliceAxis): [number, number] {
+export function slicePlane(dims: Vec3, axis: SliceAxis): [number, number] {
   return axis === 'axial' ? [dims[0], dims[1]] : axis === 'coronal' ? [dims[0], dims[2]] : [dims[1], dims[2]];
 }
 
 /** Copies slice `k` of a canonical volume into a width × height plane (row-major, x fastest). */
-export function cutPlane<T extends Uint8Array>(data: T, dims: Vec3, axis: SliceAxis, k: number): T {
+export function cutPlane<T extends Uint8Array | Float32Array>(data: T, dims: Vec3, axis: SliceAxis, k: number): T {
   const [nx, ny] = dims;
-  const [w, h] = plane(dims, axis);
+  const [w, h] = slicePlane(dims, axis);
   const out = new (data.constructor as new (n: number) => T)(w * h);
   if (axis === 'axial') out.set(data.subarray(k * nx * ny, (k + 1) * nx * ny));
   else if (axis === 'coronal') for (let z = 0; z < h; z++) out.set(data.subarray(nx * (k + ny * z), nx * (k + ny * z) + nx), z * w);
   else for (let z = 0; z < h; z++) for (let y = 0; y < w; y++) out[z * w + y] = data[k + nx * (y + ny * z)]!;
   return out;
+}
+
+/** Writes a w × h plane (x fastest) into slice `k` of a canonical volume: the inverse of {@link cutPlane}. */
+export function pastePlane(volume: Uint8Array, dims: Vec3, axis: SliceAxis, k: number, planeData: Uint8Array): void {
+  const [nx, ny] = dims;
+  const [w, h] = slicePlane(dims, axis);
+  if (axis === 'axial') volume.set(planeData, k * nx * ny);
+  else if (axis === 'coronal') for (let z = 0; z < h; z++) volume.set(planeData.subarray(z * w, (z + 1) * w), nx * (k + ny * z));
+  else for (let z = 0; z < h; z++) for (let y = 0; y < w; y++) volume[k + nx * (y + ny * z)] = planeData[z * w + y]!;
 }
 
 export interface SliceOptions {
@@ -135,7 +109,7 @@ export function sliceOf(p: PreparedCase, axis: SliceAxis, k: number, o: SliceOpt
   const n = sliceCount(p, axis);
   if (!(Number.isInteger(k) && k >= 0 && k < n)) throw new RangeError(`slice ${k} of ${p.id}: the case has ${n} slices along ${axis}`);
   const context = o.context ?? 0;
-  const [w, h] = plane(p.dims, axis);
+  const [w, h] = slicePlane(p.dims, axis);
   const s = o.size;
   const image = new Float32Array(sliceChannels(p.channels.length, context) * s * s);
   let c = 0;
