@@ -59,6 +59,17 @@ interface TrainFlags {
   volumeIndex?: number;
 }
 
+/** The flags that mean the same for images and volumes. */
+const optimizerFlags = (f: TrainFlags) => ({ lr: f.lr, optimizer: f.optimizer, momentum: f.momentum, weightDecay: f.weightDecay, schedule: f.schedule, warmupEpochs: f.warmupEpochs });
+const runFlags = (f: TrainFlags) => ({
+  threads: f.threads,
+  workers: f.workers,
+  accumulate: f.accumulate,
+  dropPath: f.dropPath ?? null,
+  skipNonFinite: f.skipNonfinite ?? false,
+  valEvery: f.valEvery,
+});
+
 /** TransUNet's Synapse schedule, the default for volume datasets (DESIGN §10). */
 const VOLUME_DEFAULTS = { size: 224, batch: 24, epochs: 150, seed: 1234 };
 
@@ -104,19 +115,9 @@ async function volumeConfig(f: TrainFlags, data: string): Promise<TrainConfig> {
     size: f.size ?? VOLUME_DEFAULTS.size,
     inChannels: ds.channels.length * (2 * context + 1),
     classes,
-    lr: f.lr,
-    optimizer: f.optimizer,
-    momentum: f.momentum,
-    weightDecay: f.weightDecay,
-    schedule: f.schedule,
-    warmupEpochs: f.warmupEpochs,
+    ...optimizerFlags(f),
     seed: f.seed ?? VOLUME_DEFAULTS.seed,
-    threads: f.threads,
-    workers: f.workers,
-    accumulate: f.accumulate,
-    dropPath: f.dropPath ?? null,
-    skipNonFinite: f.skipNonfinite ?? false,
-    valEvery: f.valEvery,
+    ...runFlags(f),
     volume: {
       intensity: volumeIntensity(f, ds.channels, ds.labels !== undefined || ds.layout === 'nnunet'),
       axis: f.axis,
@@ -157,19 +158,9 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
     size: f.size ?? (demo ? DEMO.size : PAPER_DEFAULTS.size),
     inChannels: f.inChannels,
     classes: ds.classes === 1 ? 1 : ds.classes + 1,
-    lr: f.lr,
-    optimizer: f.optimizer,
-    momentum: f.momentum,
-    weightDecay: f.weightDecay,
-    schedule: f.schedule,
-    warmupEpochs: f.warmupEpochs,
+    ...optimizerFlags(f),
     seed: f.seed ?? PAPER_DEFAULTS.seed,
-    threads: f.threads,
-    workers: f.workers,
-    accumulate: f.accumulate,
-    dropPath: f.dropPath ?? null,
-    skipNonFinite: f.skipNonfinite ?? false,
-    valEvery: f.valEvery,
+    ...runFlags(f),
   };
   checkConfig(config);
   return config;
