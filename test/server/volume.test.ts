@@ -144,14 +144,14 @@ describe('HTTP service: NIfTI volumes through the real inference workers', () =>
     const refused = await postImage(srv.url, huge, { 'content-type': 'application/gzip' });
     expect(refused.status).toBe(422);
     expect(refused.json.error).toMatch(/uploaded volume: 2048×2048×2048 = 8,589,934,592 voxels is more than this server's limit of 100,000 voxels/);
-    expect(performance.now() - t).toBeLessThan(1000);
+    expect(performance.now() - t).toBeLessThan(3000);
     // 10×10×10 declared, 1 GiB inside: inflating stops after the declared 2,352 bytes
     const liar = bomb([10, 10, 10], 1000);
     t = performance.now();
     const stopped = await postImage(srv.url, liar, { 'content-type': 'application/gzip' });
     expect(stopped.status).toBe(422);
     expect(stopped.json.error).toMatch(/uploaded volume: the data inflates to more than the header declares 10×10×10 int16 voxels/);
-    expect(performance.now() - t).toBeLessThan(1000);
+    expect(performance.now() - t).toBeLessThan(3000);
     expect(process.memoryUsage.rss() - rss).toBeLessThan(100 * 2 ** 20);
     const health = await (await fetch(`${srv.url}/healthz`)).json();
     expect(health).toMatchObject({ status: 'ok', requests: { server_errors: 0 }, volumes: { running: 0, waiting: 0, workers: 1 } });
@@ -200,7 +200,7 @@ describe('HTTP service: NIfTI volumes through the real inference workers', () =>
 
 describe('HTTP service: volumes and time', () => {
   it('health checks are answered at once while a volume is being segmented', async () => {
-    const runner = slowRunner(reference, 250);
+    const runner = slowRunner(reference, 400);
     const srv = await start({ model, volume: meta, runner, concurrency: 1, maxBatch: 1 });
     try {
       const answer = postImage(srv.url, gz, { 'content-type': 'application/gzip' });
@@ -213,7 +213,8 @@ describe('HTTP service: volumes and time', () => {
         expect(h).toMatchObject({ status: 'ok', queue: { in_flight: 1 }, volumes: { running: 1 } });
         await sleep(50);
       }
-      expect(Math.max(...times)).toBeLessThan(150);
+      // each slice takes 400 ms: a blocked main thread would answer no faster than that
+      expect(Math.max(...times)).toBeLessThan(300);
       const res = await answer;
       expect(res.status).toBe(200);
       expect(labelsOf(res.bytes).values).toEqual(Array.from(expected));
@@ -233,7 +234,7 @@ describe('HTTP service: volumes and time', () => {
       expect(res.status).toBe(503);
       expect(res.json.error).toMatch(/timed out after 700 ms/);
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect(performance.now() - t).toBeLessThan(1500);
+      expect(performance.now() - t).toBeLessThan(3000);
       const health = await waitForHealth(srv.url, (h) => (h as unknown as { volumes: { running: number } }).volumes.running === 0 && h.queue.running_batches === 0, 3000);
       expect(health).toMatchObject({ status: 'ok', queue: { in_flight: 0 }, requests: { timed_out: 1 } });
       expect(runner.sizes.length).toBeLessThan(7);
