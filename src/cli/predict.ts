@@ -173,7 +173,8 @@ async function writeVolumeOutput(path: string, write: (path: string) => Promise<
   try {
     await write(path);
   } catch (e) {
-    if (e instanceof UserError) throw e;
+    // only file-system failures (disk full, permissions) are the user's to fix; anything else is a bug to report
+    if (e instanceof UserError || typeof (e as NodeJS.ErrnoException).code !== 'string') throw e;
     throw new UserError(`${path}: cannot write (${fsProblem(e)})`);
   }
 }

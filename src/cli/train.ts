@@ -218,7 +218,11 @@ export function registerTrain(program: Command): void {
       action(async (flags: TrainFlags) => {
         const resume = flags.resume !== undefined;
         const runDir = flags.resume ?? flags.out ?? join('runs', `${flags.model}-${timestamp()}`);
-        if (!resume && existsSync(join(runDir, 'config.json'))) throw new UserError(`${runDir} already holds a run: pass --resume ${runDir} to continue it, or another --out`);
+        if (!resume && existsSync(join(runDir, 'config.json'))) {
+          // a run stopped before its first checkpoint (bad data found, a crash) has nothing to keep: start it over
+          if (existsSync(join(runDir, 'resume.safetensors'))) throw new UserError(`${runDir} already holds a run: pass --resume ${runDir} to continue it, or another --out`);
+          console.log(`${runDir} holds a run that stopped before its first checkpoint: starting it over`);
+        }
         const config = resume ? readRunConfig(runDir) : await configFromFlags(flags);
         if (!resume && flags.demo === 'ct')
           console.log(`demo run on the bundled CT (${CT_SAMPLE_DATA}: two interleaved halves of one scan, 8 organs from a model, not manual labels), ${config.epochs} epochs at ${config.size}x${config.size}`);

@@ -322,11 +322,9 @@ describe('label and image grids that differ (nnU-Net dataset)', () => {
     expectCleanFailure(await train(p('grid-affine')), /case_shift\.nii\.gz: label's affine differs from its image's by 0\.01 mm \(tolerance 0\.001 mm\): not the same grid$/, bad);
   });
 
-  // BUG (reported to the lead): the grid error comes after `train` has made the run folder (config.json, empty
-  // metrics, train.txt/val.txt) but before any checkpoint, so once the data is fixed the same command answers
-  // "<out> already holds a run: pass --resume", and --resume answers "no checkpoint to resume from": the user must
-  // delete the folder by hand. Right behaviour: a run refused for bad input can simply be run again.
-  it.fails('train: once the bad label is fixed, the same command runs (the refused run left no dead run folder)', async () => {
+  // the grid error comes after `train` has made the run folder but before any checkpoint: once the data is fixed the
+  // same command starts the run over (a folder without a checkpoint has nothing to keep)
+  it('train: once the bad label is fixed, the same command runs (the refused run left no dead run folder)', async () => {
     const root = nnunetDataset(p('grid-rerun'), { case_shift: SHIFT_BAD });
     const out = p('run-rerun');
     const args = ['train', '--data', root, '--epochs', '1', '--size', '32', '--batch', '4', '--out', out];
@@ -334,6 +332,7 @@ describe('label and image grids that differ (nnU-Net dataset)', () => {
     writeSyntheticNifti(join(root, 'labelsTr', 'case_shift.nii.gz'), { dims: GRID }, label());
     const r = await cli(args);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('stopped before its first checkpoint: starting it over');
   });
 
   it('check: both problems in one pass, one line each, exit 1, no stack trace', async () => {
