@@ -1,34 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { saveWeights } from '../../src/models/weights.ts';
-import { diskPng, testModel } from './support.ts';
+import { diskPng, serveCli as serve, testModel } from './support.ts';
 
 const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
-/** Starts `mobileutr serve` on 127.0.0.1, a free port; resolves once it logs where it listens. */
-function serve(...args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line in 60 s:\n${out}`)), 60_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]!, log: () => out, exit });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exit.then((code) => reject(new Error(`exited with ${code} before listening:\n${out}`)));
-  });
-}
 
 describe('mobileutr serve', () => {
   it('a missing weights file exits non-zero with one line', () => {

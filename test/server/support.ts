@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
@@ -86,4 +87,27 @@ export async function waitForHealth(url: string, ready: (h: { queue: { in_flight
     if (performance.now() > end) throw new Error(`healthz never reached the state: ${JSON.stringify(h)}`);
     await sleep(10);
   }
+}
+
+const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
+
+/** Starts `mobileutr serve` on 127.0.0.1, a free port; resolves once it logs where it listens. */
+export function serveCli(...args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening" line in 60 s:\n${out}`)), 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1]!, log: () => out, exit });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exit.then((code) => reject(new Error(`exited with ${code} before listening:\n${out}`)));
+  });
 }
