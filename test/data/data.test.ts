@@ -122,6 +122,41 @@ describe('augmentation', () => {
     expect(Array.from(full.image)).toEqual([5, 4, 3, 2, 1, 0]);
   });
 
+  it('every rotation and flip moves each pixel as quarter turns and flips done one at a time would', () => {
+    // the naive reference: one step at a time with explicit coordinates (rot90: out(x, y) = in(y, h-1-x))
+    const step = (r: Raster, src: (x: number, y: number, w: number, h: number) => [number, number], turn: boolean): Raster => {
+      const [w, h] = turn ? [r.height, r.width] : [r.width, r.height];
+      const image = new Uint8Array(r.image.length);
+      const mask = new Uint8Array(r.mask.length);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const [sx, sy] = src(x, y, r.width, r.height);
+          for (let c = 0; c < r.channels; c++) image[(y * w + x) * r.channels + c] = r.image[(sy * r.width + sx) * r.channels + c]!;
+          for (let k = 0; k < r.classes; k++) mask[k * w * h + y * w + x] = r.mask[k * r.width * r.height + sy * r.width + sx]!;
+        }
+      return { ...r, width: w, height: h, image, mask };
+    };
+    const r: Raster = {
+      width: 7,
+      height: 4,
+      channels: 3,
+      image: Uint8Array.from({ length: 7 * 4 * 3 }, (_, i) => i),
+      mask: Uint8Array.from({ length: 2 * 7 * 4 }, (_, i) => (i * 5) % 3),
+      classes: 2,
+    };
+    for (const k of [0, 1, 2, 3])
+      for (const flip of ['none', 'h', 'v', 'hv'] as const) {
+        let ref = r;
+        for (let i = 0; i < k; i++) ref = step(ref, (x, y, _w, h) => [y, h - 1 - x], true);
+        if (flip === 'h' || flip === 'hv') ref = step(ref, (x, y, w) => [w - 1 - x, y], false);
+        if (flip === 'v' || flip === 'hv') ref = step(ref, (x, y, _w, h) => [x, h - 1 - y], false);
+        const out = applyRotateFlip(r, { k, flip });
+        expect([out.width, out.height], `k ${k} flip ${flip}`).toEqual([ref.width, ref.height]);
+        expect(Array.from(out.image), `k ${k} flip ${flip}`).toEqual(Array.from(ref.image));
+        expect(Array.from(out.mask), `k ${k} flip ${flip}`).toEqual(Array.from(ref.mask));
+      }
+  });
+
   it('augments the stored image before resizing it, as the original protocol; --augment-after-resize the other way', async () => {
     // a non-square image with a mask edge that nearest-neighbour resizing places differently after a flip
     const root = await makeDataset([{ id: 'a', w: 37, h: 23 }]);
