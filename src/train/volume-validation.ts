@@ -7,6 +7,7 @@
 import type { SliceLoader } from '../data/volume/loader.ts';
 import type { Slice } from '../data/volume/slices.ts';
 import type { LogitsSource } from '../eval/evaluate.ts';
+import { logitsToMask } from '../pipeline/postprocess.ts';
 
 export interface VolumeValidation {
   /** Mean over classes of the mean over cases. */
@@ -14,23 +15,6 @@ export interface VolumeValidation {
   iou: number;
   /** Per foreground class (index k-1 for class k): mean Dice over the cases where it was scored, or null. */
   perClass: (number | null)[];
-}
-
-/** Arg-max over classes of logits [n, classes, plane] for sample i. */
-function argmaxInto(logits: Float32Array, i: number, classes: number, plane: number, out: Uint8Array): void {
-  const base = i * classes * plane;
-  for (let p = 0; p < plane; p++) {
-    let best = 0;
-    let bestValue = logits[base + p]!;
-    for (let k = 1; k < classes; k++) {
-      const v = logits[base + k * plane + p]!;
-      if (v > bestValue) {
-        bestValue = v;
-        best = k;
-      }
-    }
-    out[p] = best;
-  }
 }
 
 export async function validateVolumes(loader: SliceLoader, ids: readonly string[], runner: LogitsSource, batch: number): Promise<VolumeValidation> {
@@ -45,9 +29,8 @@ export async function validateVolumes(loader: SliceLoader, ids: readonly string[
       const b = loader.collate(slices);
       const logits = await runner.logits(b.images, b.n);
       const plane = b.labels.length / b.n;
-      const cls = new Uint8Array(plane);
       for (let i = 0; i < b.n; i++) {
-        argmaxInto(logits, i, classes, plane, cls);
+        const cls = logitsToMask(logits.subarray(i * classes * plane, (i + 1) * classes * plane), classes, plane);
         for (let p = 0; p < plane; p++) {
           const c = cls[p]!;
           const t = b.labels[i * plane + p]!;
