@@ -21,6 +21,7 @@ import { resizeNearestCv2 } from '../data/resize.ts';
 import { gridMismatch } from '../data/volume/check.ts';
 import type { VolumeModelMeta } from '../data/volume/model-meta.ts';
 import { fromCanonical, toCanonicalData, type Reorientation } from '../data/volume/orientation.ts';
+import { labelValues } from '../data/volume/nifti-encode.ts';
 import { caseFromVolumes } from '../data/volume/prepare.ts';
 import { pastePlane, sliceChannels, sliceCount, sliceOf, slicePlane, type SliceAxis } from '../data/volume/slices.ts';
 import { voxelCount, type Mat4, type Vec3, type Volume } from '../data/volume/volume.ts';
@@ -137,11 +138,7 @@ export async function segmentVolume(
     o.onProgress?.(k0 + count, total);
   }
 
-  const values = meta.classValues;
-  const wide = values.some((v) => v < 0 || v > 255);
-  const mapped = wide ? new Int16Array(n) : new Uint8Array(n);
-  for (let i = 0; i < n; i++) mapped[i] = values[classMap[i]!]!;
-  const labels = fromCanonical(mapped, reorientation);
+  const labels = fromCanonical(labelValues(classMap, meta.classValues), reorientation);
   return {
     labels,
     probabilities,

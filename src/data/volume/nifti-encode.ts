@@ -10,6 +10,15 @@ export type LabelArray = Uint8Array | Int16Array;
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Class indices (source voxel order) -> label values: uint8 when every value fits, else int16. */
+export function labelValues(classes: Uint8Array, classValues: readonly number[]): LabelArray {
+  const small = classValues.every((v) => v >= 0 && v <= 255);
+  if (!small && !classValues.every((v) => v >= -32768 && v <= 32767)) throw new UserError(`label values ${classValues.join(', ')} do not fit in int16`);
+  const out = small ? new Uint8Array(classes.length) : new Int16Array(classes.length);
+  for (let i = 0; i < classes.length; i++) out[i] = classValues[classes[i]!]!;
+  return out;
+}
+
 /** The NIfTI file's bytes (not compressed): header, 4 empty extension bytes, voxels little endian. */
 export function encodeLabelNifti(labels: LabelArray, grid: NiftiGrid, description = 'mobileutr labels'): Uint8Array {
   const n = voxelCount(grid.dims);
