@@ -3,6 +3,7 @@ import { checkDataset, type CheckReport } from '../data/check.ts';
 import { UserError } from '../errors.ts';
 import { ProgressLine } from './progress.ts';
 import { action, intOption } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 const sizeOption = (value: string): number => {
   const n = intOption(16)(value);
@@ -27,9 +28,7 @@ export function summaryLine(r: CheckReport): string {
 export function registerCheck(program: Command): void {
   program
     .command('check')
-    .description(
-      'check a dataset folder in one pass: layout, pairing, every image and mask decoded, sizes, mask values, duplicates, split files; for volumes (nnU-Net or images/<case>.nii.gz + labels/) grids, label values, empty labels, anisotropy; exits 1 when there are errors',
-    )
+      .description(COMMAND_DESCRIPTIONS.check)
     .argument('[folder]', 'dataset folder (same as --data)')
     .option('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/<k>/<id>.png; or a volume dataset)')
     .option('-s, --size <pixels>', 'model input size (a multiple of 16): also report masks whose foreground vanishes at that size', sizeOption)

@@ -16,6 +16,7 @@ import { Segmenter } from '../pipeline/segmenter.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { ProgressLine } from './progress.ts';
 import { action, ensureOutputDir, intOption, reportPairing, writeOutput } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 interface EvalFlags extends ModelFlags {
   data: string;
@@ -30,7 +31,8 @@ interface EvalFlags extends ModelFlags {
 }
 
 export function registerEval(program: Command): void {
-  addModelOptions(program.command('eval').description('score a model on a dataset: per-image metrics, summary, HTML report with overlays'), {
+  addModelOptions(program.command('eval')
+      .description(COMMAND_DESCRIPTIONS.eval), {
     weights: true,
   })
     .requiredOption('-d, --data <dir>', 'dataset folder')

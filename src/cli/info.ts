@@ -2,12 +2,14 @@ import type { Command } from 'commander';
 import { graphMacs, layerTable } from '../analysis/complexity.ts';
 import { addModelOptions, modelFromFlags, type ModelFlags } from './model-options.ts';
 import { action } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 const fmtG = (n: number) => `${(n / 1e9).toFixed(3)} G`;
 
 export function registerInfo(program: Command): void {
-  addModelOptions(program.command('info').description('print the layer table, parameter count and multiply-accumulates'), { weights: true })
+  addModelOptions(program.command('info')
+      .description(COMMAND_DESCRIPTIONS.info), { weights: true })
     .option('--json', 'print JSON instead of a table')
     .action(
       action(async (flags: ModelFlags & { json?: boolean }) => {

@@ -1,29 +1,47 @@
+#!/usr/bin/env node
 import { Command } from 'commander';
-import { registerCheck } from './check.ts';
-import { registerEval } from './eval.ts';
-import { registerExport } from './export.ts';
-import { registerInfo } from './info.ts';
-import { registerPredict } from './predict.ts';
-import { registerServe } from './serve.ts';
-import { registerSplit } from './split.ts';
-import { registerTrain } from './train.ts';
+import { COMMAND_DESCRIPTIONS, type CommandName } from './descriptions.ts';
 import { reportError } from './run.ts';
+import { VERSION } from './version.ts';
 
-const program = new Command('mobileutr')
-  .description('MobileUtr medical image segmentation: train, evaluate, predict, export (ONNX Runtime)')
-  .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+type Register = (program: Command) => void;
 
-registerInfo(program);
-registerExport(program);
-registerSplit(program);
-registerCheck(program);
-registerTrain(program);
-registerEval(program);
-registerPredict(program);
-registerServe(program);
+// Each command module pulls in what it needs (ONNX Runtime, sharp, fastify, the volume readers...), which costs
+// hundreds of milliseconds; only the module of the command being run is imported.
+const LOADERS: Record<CommandName, () => Promise<Register>> = {
+  info: async () => (await import('./info.ts')).registerInfo,
+  export: async () => (await import('./export.ts')).registerExport,
+  split: async () => (await import('./split.ts')).registerSplit,
+  check: async () => (await import('./check.ts')).registerCheck,
+  train: async () => (await import('./train.ts')).registerTrain,
+  eval: async () => (await import('./eval.ts')).registerEval,
+  predict: async () => (await import('./predict.ts')).registerPredict,
+  serve: async () => (await import('./serve.ts')).registerServe,
+};
 
-program.parseAsync(process.argv).catch((e) => {
+const isCommand = (name: string | undefined): name is CommandName => name !== undefined && Object.hasOwn(LOADERS, name);
+
+/** The command the arguments name: the first word (no command takes options before its name), or `help <command>`. */
+function selectedCommand(args: readonly string[]): CommandName | undefined {
+  const words = args.filter((a) => !a.startsWith('-'));
+  const name = words[0] === 'help' ? words[1] : words[0];
+  return isCommand(name) ? name : undefined;
+}
+
+async function main(): Promise<void> {
+  const program = new Command('mobileutr')
+    .description('MobileUtr medical image segmentation: train, evaluate, predict, export (ONNX Runtime)')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)');
+  const selected = selectedCommand(process.argv.slice(2));
+  for (const name of Object.keys(LOADERS) as CommandName[]) {
+    if (name === selected) (await LOADERS[name]())(program);
+    else program.command(name).description(COMMAND_DESCRIPTIONS[name]);
+  }
+  await program.parseAsync(process.argv);
+}
+
+main().catch((e) => {
   reportError(e);
   process.exit(1);
 });

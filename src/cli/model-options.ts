@@ -1,9 +1,8 @@
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { MODELS } from '../models/registry.ts';
-import { createModel, resolveOptions, type ModelOptions, type SegmentationModel } from '../models/model.ts';
-import { loadWeights } from '../models/weights.ts';
-import { readSafetensorsFile } from '../io/safetensors.ts';
+import { loadModel } from '../models/load.ts';
+import type { SegmentationModel } from '../models/model.ts';
 import { intOption } from './run.ts';
 
 export interface ModelFlags {
@@ -26,37 +25,17 @@ export function addModelOptions(cmd: Command, defaults: { weights?: boolean } = 
 }
 
 /**
- * Builds the model the flags describe; with --weights, options missing on the command line come from the file's
- * metadata (written by our trainer), then the weights are loaded and checked tensor by tensor. A metadata value that
- * is not a valid option is a UserError naming the file.
+ * Builds the model the flags describe (loadModel): with --weights, options missing on the command line come from the
+ * file's metadata; --model left at its default follows the file too.
  */
 export async function modelFromFlags(flags: ModelFlags): Promise<SegmentationModel> {
-  const fromFile: ModelOptions = {};
-  let model = flags.model;
-  if (flags.weights) {
-    const meta = (await readSafetensorsFile(flags.weights)).metadata;
-    const num = (key: string, option: keyof ModelOptions) => {
-      if (meta[key] === undefined) return undefined;
-      const n = Number(meta[key]);
-      try {
-        resolveOptions({ [option]: n });
-      } catch (e) {
-        throw new UserError(`${flags.weights}: metadata ${key}="${String(meta[key]).slice(0, 40)}" is not usable (${(e as Error).message})`);
-      }
-      return n;
-    };
-    fromFile.size = num('size', 'size');
-    fromFile.inChannels = num('in_channels', 'inChannels');
-    fromFile.classes = num('classes', 'classes');
-    if (meta.model && MODELS.has(meta.model) && flags.model === 'mobileutr') model = meta.model;
-  }
-  const m = createModel(model, {
-    size: flags.size ?? fromFile.size,
-    inChannels: flags.inChannels ?? fromFile.inChannels,
-    classes: flags.classes ?? fromFile.classes,
+  return loadModel({
+    model: flags.model === 'mobileutr' ? undefined : flags.model,
+    size: flags.size,
+    inChannels: flags.inChannels,
+    classes: flags.classes,
+    weights: flags.weights,
   });
-  if (flags.weights) await loadWeights(m, flags.weights);
-  return m;
 }
 
 /**

@@ -15,6 +15,7 @@ import { checkVolumeModel, segmentVolume } from '../pipeline/volume.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { ProgressLine } from './progress.ts';
 import { action, ensureOutputDir, fsProblem, intOption, writeOutput } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 interface PredictFlags extends ModelFlags {
   input: string;
@@ -94,9 +95,7 @@ export function registerPredict(program: Command): void {
   addModelOptions(
     program
       .command('predict')
-      .description(
-        'write a mask PNG per image at its original size (and overlays, probability maps); with a volume model, a <case>.nii.gz label map per NIfTI file or DICOM series on its source grid',
-      ),
+      .description(COMMAND_DESCRIPTIONS.predict),
     { weights: true },
   )
     .requiredOption('-i, --input <path>', 'an image, a .nii/.nii.gz volume, a DICOM series folder, or a folder of them')

@@ -5,6 +5,7 @@ import { readSafetensorsFile } from '../io/safetensors.ts';
 import { buildServer, DEFAULT_WEIGHTS_WARNING, SERVER_DEFAULTS } from '../server/app.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { action, intOption } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 interface ServeFlags extends ModelFlags {
   port: number;
@@ -34,7 +35,8 @@ const megabytes = (value: string): number => {
 
 export function registerServe(program: Command): void {
   addModelOptions(
-    program.command('serve').description('HTTP segmentation service (POST /v1/segment, GET /healthz, GET /v1/model); stops cleanly on SIGINT/SIGTERM'),
+    program.command('serve')
+      .description(COMMAND_DESCRIPTIONS.serve),
     { weights: true },
   )
     .option('-p, --port <n>', 'TCP port (0: any free port)', portOption, 8080)

@@ -5,11 +5,12 @@ import { scanVolumeDataset } from '../data/volume/dataset.ts';
 import { makeSplit, writeSplitFile } from '../data/split.ts';
 import { UserError } from '../errors.ts';
 import { action, ensureOutputDir, fractionOption, fsProblem, intOption, reportPairing } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 export function registerSplit(program: Command): void {
   program
     .command('split')
-    .description('write a seeded random train/val split of a dataset folder (train.txt, val.txt); a volume dataset is split by case')
+      .description(COMMAND_DESCRIPTIONS.split)
     .requiredOption('-d, --data <dir>', 'dataset folder (images/<id>.<ext>, masks/0/<id>.png; or volumes: nnU-Net imagesTr/ + labelsTr/, images/<case>.nii.gz + labels/)')
     .option('--val <fraction>', 'validation fraction', fractionOption, 0.3)
     .option('--seed <n>', 'random seed', intOption(0), 41)

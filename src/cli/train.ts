@@ -14,6 +14,7 @@ import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.t
 import { runTraining } from '../train/loop.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
 import { action, fractionOption, intOption, positiveOption, reportPairing } from './run.ts';
+import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
 /** The sample that ships with the repo (a few BUSI images) and the short schedule of the demo run. */
 export const SAMPLE_DATA = fileURLToPath(new URL('../../samples/busi-mini', import.meta.url));
@@ -179,7 +180,7 @@ function readRunConfig(runDir: string): TrainConfig {
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('train a model with the paper protocol (SGD + poly, BCE + Dice, 300 epochs); without --data, a short demo on the bundled sample')
+      .description(COMMAND_DESCRIPTIONS.train)
     .option('-d, --data <dir>', 'dataset folder: images/<id>.<ext> + masks/0/<id>.png, or volumes (nnU-Net imagesTr/ + labelsTr/ + dataset.json, or images/<case>.nii.gz + labels/<case>.nii.gz); default: the bundled BUSI sample (demo)')
     .addOption(new Option('--demo <sample>', 'a short demo on a bundled sample: busi (ultrasound, the default without --data) or ct (a real CT, 8 organs)').choices(['busi', 'ct']))
     .option('--split <file>', 'training ids (one per line)')

@@ -179,7 +179,15 @@ async function checkMask(path: string, image: ImageHeader | undefined, size: num
   }
 }
 
-/** Checks a dataset folder (images/<id>.<ext>, masks/<k>/<id>.<ext>) and returns every finding, in a stable order. */
+/**
+ * Checks a dataset folder (images/<id>.<ext>, masks/<k>/<id>.<ext>) and returns every finding, in a stable order.
+ *
+ * @example
+ * ```ts
+ * const report = await checkDataset('my-data', { size: 256 });
+ * for (const f of report.findings) console.log(f.severity, f.message);
+ * ```
+ */
 export async function checkDataset(root: string, o: CheckOptions = {}): Promise<CheckReport> {
   const findings: Finding[] = [];
   const add = (severity: Severity, path: string, message: string) => findings.push({ severity, path, message });

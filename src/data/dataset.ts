@@ -37,7 +37,16 @@ export async function detectLayout(root: string): Promise<DatasetLayout> {
   return (await detectVolumeLayout(root)) ?? '2d';
 }
 
-/** Scans a dataset folder; a missing or empty folder is a UserError, pairing problems are collected. */
+/**
+ * Scans a dataset folder (images/<id>.<ext> + masks/<k>/<id>.png, or nnU-Net's 2-D layout); a missing or empty folder
+ * is a UserError, pairing problems are collected.
+ *
+ * @example
+ * ```ts
+ * const dataset = await scanDataset('my-data');
+ * console.log(dataset.ids.length, dataset.classes, dataset.problems);
+ * ```
+ */
 export async function scanDataset(root: string): Promise<Dataset> {
   await listDir(root, 'dataset folder');
   const layout = await detectLayout(root);

@@ -25,6 +25,13 @@ export interface LogitsSource {
 /**
  * Scores every image at the model's resolution (images resized bilinearly, masks by nearest neighbour, as the
  * original protocol validates), one image at a time. Multi-class models are scored per class (one mask folder each).
+ *
+ * @example
+ * ```ts
+ * const dataset = await scanDataset('my-data');
+ * const { summary, perImage } = await evaluate(model, await Segmenter.create(model), dataset, dataset.ids);
+ * console.log(summary['0']?.iou.mean);
+ * ```
  */
 export async function evaluate(
   model: SegmentationModel,

@@ -1,9 +1,10 @@
 import onnxProto from 'onnx-proto';
+import { OPSET } from './opset.ts';
 import type { Dim, DType, GraphNode, TensorData, Value } from './types.ts';
 
 const { onnx } = onnxProto;
 
-export const OPSET = 17;
+export { OPSET };
 const IR_VERSION = 8;
 
 /** Everything needed to write one ONNX model. */

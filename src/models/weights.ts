@@ -30,7 +30,16 @@ export function loadStateDict(model: SegmentationModel, file: SafetensorsFile, s
   for (const [name, data] of loaded) model.weights.set(name, data);
 }
 
-/** Reads weights from a .safetensors file with PyTorch state_dict names. */
+/**
+ * Reads weights from a .safetensors file with PyTorch state_dict names (ours, or the official code's saved with
+ * `safetensors.torch.save_file`); unknown, missing or mis-shaped tensors are errors naming the tensor.
+ *
+ * @example
+ * ```ts
+ * const model = createModel('mobileutr', { size: 256 });
+ * await loadWeights(model, 'best.safetensors');
+ * ```
+ */
 export async function loadWeights(model: SegmentationModel, path: string): Promise<void> {
   loadStateDict(model, await readSafetensorsFile(path), path);
 }

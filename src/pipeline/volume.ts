@@ -83,7 +83,16 @@ export function checkVolumeModel(options: VolumeModelOptions, meta: VolumeModelM
   if (meta.classValues.some((v) => v < -32768 || v > 32767)) throw new UserError(`${source}: label values must fit 16 bits (-32768..32767) to be written as NIfTI`);
 }
 
-/** Segments a volume (or the channels of one case, same grid) as described in the module comment. */
+/**
+ * Segments a volume (or the channels of one case, same grid) slice by slice as the volume model was trained
+ * (its `VolumeModelMeta`: intensity, axis, slice context), and returns labels on the source grid.
+ *
+ * @example
+ * ```ts
+ * const meta = volumeMetaFrom((await readSafetensorsFile('ct.safetensors')).metadata, 'ct.safetensors')!;
+ * const { labels } = await segmentVolume(segmenter, model.options, await readVolume('case.nii.gz'), meta);
+ * ```
+ */
 export async function segmentVolume(
   runner: LogitsRunner,
   options: VolumeModelOptions,

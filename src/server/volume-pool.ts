@@ -1,11 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { VolumeModelMeta } from '../data/volume/model-meta.ts';
 import type { VolumeModelOptions } from '../pipeline/volume.ts';
+import { workerEntry } from './worker-entry.ts';
 import { HttpError } from './errors.ts';
 import type { FromVolumeWorker, ToVolumeWorker, VolumeSummary } from './volume-worker.ts';
 import type { PoolLog } from './worker-pool.ts';
 
-const ENTRY = new URL('./volume-worker.mjs', import.meta.url);
+const ENTRY = workerEntry('volume-worker', import.meta.url);
 
 export interface VolumeJobInput {
   bytes: Uint8Array;

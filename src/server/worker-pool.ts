@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SegmentationModel } from '../models/model.ts';
 import type { SessionOptions } from '../runtime/types.ts';
+import { workerEntry } from './worker-entry.ts';
 import type { RunRequest, WorkerInit, WorkerMessage } from './inference-worker.ts';
 
 /** Runs the network on a normalised batch [n, inChannels, size, size]; `Segmenter` satisfies it (in-thread). */
@@ -8,7 +9,7 @@ export interface BatchRunner {
   logits(batch: Float32Array, n: number): Promise<Float32Array>;
 }
 
-const ENTRY = new URL('./inference-worker.mjs', import.meta.url);
+const ENTRY = workerEntry('inference-worker', import.meta.url);
 
 interface Job {
   id: number;

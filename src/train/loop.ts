@@ -79,7 +79,20 @@ function makeTrainer(model: SegmentationModel, config: TrainConfig): Trainer {
 
 const CSV_FIELDS: (keyof EpochRecord)[] = ['epoch', 'step', 'lr', 'train_loss', 'grad_norm', 'val_iou', 'val_dice', 'val_f1', 'images_per_s', 'seconds', 'skipped_batches'];
 
-/** Trains a model in `runDir` with `config` (or resumes the run there); see TrainConfig for the protocol. */
+/**
+ * Trains a model in `runDir` with `config` (or resumes the run there); see TrainConfig for the protocol. Writes
+ * best/last weights, an atomic resume checkpoint, metrics.csv and curves.png; `signal` stops it cleanly. Exported
+ * from the package as `train`.
+ *
+ * @example
+ * ```ts
+ * const ctrl = new AbortController();
+ * process.once('SIGINT', () => ctrl.abort());
+ * const config = { ...PAPER_DEFAULTS, data: 'my-data', classes: 1 };
+ * const run = await train('runs/exp1', config, { signal: ctrl.signal });
+ * if (run.status === 'interrupted') await train('runs/exp1', config, { resume: true }); // continues exactly
+ * ```
+ */
 export async function runTraining(runDir: string, config: TrainConfig, o: TrainRunOptions = {}): Promise<TrainRunResult> {
   const log = o.onLog ?? (() => undefined);
   sharp.concurrency(Math.max(1, config.workers));

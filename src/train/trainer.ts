@@ -371,7 +371,16 @@ export class Trainer {
   }
 }
 
-/** Creates a trainer for `model`; see {@link Trainer}. */
+/**
+ * Creates a trainer for `model`: one ONNX training graph (forward, gradients, optimizer update) per step.
+ *
+ * @example
+ * ```ts
+ * const trainer = createTrainer(model, { threads: 2 });
+ * const { loss } = await trainer.step({ data: images, dims: [8, 3, 256, 256] }, { data: masks, dims: [8, 1, 256, 256] }, 0.01);
+ * await trainer.release(); // the model's weights now hold the update
+ * ```
+ */
 export function createTrainer(model: SegmentationModel, options: TrainerOptions = {}): Trainer {
   return new Trainer(model, options);
 }

@@ -3,8 +3,8 @@ import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/model.ts';
-import { modelInfo, OnnxFormatError, readOnnxSummary } from '../../web/src/onnx-info.ts';
-import { encodeGreyPng } from '../../web/src/png.ts';
+import { modelInfo, OnnxFormatError, readOnnxSummary } from '../../src/web/onnx-info.ts';
+import { encodeGreyPng } from '../../src/web/png.ts';
 
 const { onnx } = onnxProto;
 

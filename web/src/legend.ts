@@ -1,7 +1,7 @@
 // The class legend next to a segmented volume: colour, name, label value, and how much of the volume each class
 // takes (voxels and millilitres) once slices have been segmented.
 import { classColour } from './volume-view.ts';
-import type { ClassTable } from './volume-segment.ts';
+import type { ClassTable } from '../../src/web/volume-segment.ts';
 
 /** Voxels per class index. */
 export function classCounts(labels: Uint8Array, classes: number): number[] {

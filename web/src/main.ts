@@ -1,11 +1,18 @@
 // The page: pick or drop a model and an image, run MobileUtr with onnxruntime-web, show the overlay, download the mask.
 // Nothing is sent anywhere: files are read with the File API and inference runs in this page.
-import { WebSession, type WebRuntimeInfo } from '../../src/runtime/web.ts';
-import { modelInfo, OnnxFormatError, type ModelInfo } from './onnx-info.ts';
-import { OverlayView } from './overlay.ts';
-import { decodeImage, ImageError, segmentImage, type BrowserSegmentation, type RgbaImage } from './pipeline.ts';
+import { OverlayView } from '../../src/web/overlay.ts';
+import {
+  decodeImage,
+  encodeGreyPng,
+  ImageError,
+  OnnxFormatError,
+  WebSegmenter,
+  type BrowserSegmentation,
+  type ModelInfo,
+  type RgbaImage,
+  type WebRuntimeInfo,
+} from '../../src/web/index.ts';
 import type { PageState } from './page-state.ts';
-import { encodeGreyPng } from './png.ts';
 import { isNiftiName, VolumeApp } from './volume-app.ts';
 
 const DEMO_MODEL = 'models/demo.onnx';
@@ -66,7 +73,7 @@ function setMode(mode: 'image' | 'volume'): void {
   ui.empty.hidden = true;
 }
 
-let session: WebSession | undefined;
+let session: WebSegmenter | undefined;
 let modelBytes: Uint8Array | undefined;
 let modelSource = '';
 let info: ModelInfo | undefined;
@@ -125,16 +132,16 @@ async function loadModel(bytes: Uint8Array, source: string): Promise<void> {
   busy('Loading model…');
   setModelStatus(`Loading ${source}…`, 'info');
   try {
-    const parsed = modelInfo(bytes);
     const threadsParam = Number(params.get('threads'));
-    const next = await WebSession.create(bytes, {
+    const next = await WebSegmenter.create(bytes, {
       backend: requestedBackend(),
       wasmPaths: wasmPaths(),
       ...(threadsParam > 0 ? { threads: threadsParam } : {}),
     });
+    const parsed = next.info;
     // warm-up run so that the time shown for the first image is the steady-state inference time
     const { size, inChannels } = parsed;
-    await next.run({ [parsed.inputName]: { data: new Float32Array(inChannels * size * size), dims: [1, inChannels, size, size] } }, [parsed.outputName]);
+    await next.backend.run({ [parsed.inputName]: { data: new Float32Array(inChannels * size * size), dims: [1, inChannels, size, size] } }, [parsed.outputName]);
     if (generation !== modelGeneration) {
       await next.release();
       return;
@@ -145,18 +152,18 @@ async function loadModel(bytes: Uint8Array, source: string): Promise<void> {
     modelSource = source;
     info = parsed;
     await inflight?.catch(() => undefined);
-    await volumeApp.setModel(next, parsed, bytes, source);
+    await volumeApp.setModel(next.backend, parsed, bytes, source);
     await previous?.release();
-    page.model = { ...parsed, file: source, runtime: next.info };
+    page.model = { ...parsed, file: source, runtime: next.runtime };
     ui.factName.textContent = parsed.name;
     ui.factInput.textContent = `${parsed.inChannels} × ${parsed.size} × ${parsed.size}`;
     ui.factClasses.textContent = parsed.classes === 1 ? '1 (binary mask)' : String(parsed.classes);
-    ui.factRuntime.textContent = runtimeLabel(next.info);
-    ui.factRuntime.title = next.info.fallbackReason ?? '';
+    ui.factRuntime.textContent = runtimeLabel(next.runtime);
+    ui.factRuntime.title = next.runtime.fallbackReason ?? '';
     ui.modelFacts.hidden = false;
     const mb = (bytes.length / 1e6).toFixed(1);
     setModelStatus(`${source} loaded (${mb} MB${parsed.source === 'metadata' ? '' : '; size read from the input shape'}).`, 'ok');
-    if (requestedBackend() === 'webgpu' && next.info.backend !== 'webgpu') setMessage(`WebGPU unavailable, using WebAssembly: ${next.info.fallbackReason ?? ''}`);
+    if (requestedBackend() === 'webgpu' && next.runtime.backend !== 'webgpu') setMessage(`WebGPU unavailable, using WebAssembly: ${next.runtime.fallbackReason ?? ''}`);
     busy(undefined);
     setState('idle');
     if (volumeApp.active) setMessage('Model ready. Segment the current slice or the whole volume.');
@@ -234,7 +241,7 @@ async function run(): Promise<void> {
   // let the browser paint the busy badge before the (synchronous) wasm run takes the main thread
   await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
   try {
-    const pending = segmentImage(session, info, image);
+    const pending = session.segment(image);
     inflight = pending;
     const out = await pending;
     if (generation !== runGeneration) return;
@@ -281,7 +288,7 @@ async function openFile(file: File): Promise<void> {
 page.bench = async (n: number): Promise<number[]> => {
   if (!session || !info || !image) throw new Error('load a model and an image first');
   const times: number[] = [];
-  for (let i = 0; i < n; i++) times.push((await segmentImage(session, info, image)).inferenceMs);
+  for (let i = 0; i < n; i++) times.push((await session.segment(image)).inferenceMs);
   return times;
 };
 

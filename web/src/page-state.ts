@@ -1,7 +1,7 @@
 // What the page exposes on `window.mobileutr` for its browser test and benchmark (read it; do not write it).
 import type { WebRuntimeInfo } from '../../src/runtime/web.ts';
-import type { ModelInfo } from './onnx-info.ts';
-import type { BrowserSegmentation } from './pipeline.ts';
+import type { ModelInfo } from '../../src/web/onnx-info.ts';
+import type { BrowserSegmentation } from '../../src/web/image.ts';
 
 export interface PageState {
   state: 'starting' | 'idle' | 'loading-model' | 'running' | 'done' | 'error';

@@ -7,15 +7,15 @@ import { axisCodes, fromCanonical, toCanonical, type Reorientation } from '../..
 import { formatDims, type Volume } from '../../src/data/volume/volume.ts';
 import type { InferenceBackend } from '../../src/runtime/types.ts';
 import { classCounts, renderLegend } from './legend.ts';
-import { readNiftiBytes, VolumeFileError } from './nifti-file.ts';
-import { labelNiftiGz, labelValues } from './nifti-label.ts';
-import { readOnnxSummary, type ModelInfo } from './onnx-info.ts';
+import { readNiftiBytes, VolumeFileError } from '../../src/web/nifti-file.ts';
+import { labelNiftiGz, labelValues } from '../../src/web/nifti-label.ts';
+import { readOnnxSummary, type ModelInfo } from '../../src/web/onnx-info.ts';
 import type { PageState, VolumePageState } from './page-state.ts';
-import { classTable, inputProblem, VolumeSegmenter, type InputMode } from './volume-segment.ts';
-import { intensityLabel, volumeMetaOf } from './volume-meta.ts';
-import { cutPlane } from './volume-slices.ts';
+import { classTable, inputProblem, VolumeSegmenter, type InputMode } from '../../src/web/volume-segment.ts';
+import { intensityLabel, volumeMetaOf } from '../../src/web/volume-meta.ts';
+import { cutPlane } from '../../src/web/volume-slices.ts';
 import { VolumeView } from './volume-view.ts';
-import { autoWindow, formatWindow, looksLikeCt, WINDOW_PRESETS, windowPlane, type WindowLevel, type WindowPreset } from './window-level.ts';
+import { autoWindow, formatWindow, looksLikeCt, WINDOW_PRESETS, windowPlane, type WindowLevel, type WindowPreset } from '../../src/web/window-level.ts';
 
 export const isNiftiName = (name: string): boolean => /\.nii(\.gz)?$/i.test(name);
 

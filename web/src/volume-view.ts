@@ -1,7 +1,7 @@
 // Draws one axial slice of a canonical (RAS+) volume: anterior up, the patient's right on the right (or on the
 // left, radiological), pixels at their physical aspect (spacing), the class overlay (fill + contour) and the
 // orientation letters at the edges.
-import { contourPath, CONTOUR, PALETTE } from './overlay.ts';
+import { contourPath, CONTOUR, PALETTE } from '../../src/web/overlay.ts';
 
 export interface AxialPlane {
   /** Windowed grey, canonical plane order: x = i (towards R), y = j (towards A), x fastest. */

@@ -34,7 +34,15 @@ export { DEFAULT_MEMORY_BYTES, SliceLoader, VolumeCache, splitCases, type SliceB
 /** File names that are NIfTI volumes. */
 export const isNiftiPath = (path: string) => /\.nii(\.gz)?$/i.test(path);
 
-/** A `.nii`/`.nii.gz` file or a folder holding one DICOM series. */
+/**
+ * Reads a `.nii`/`.nii.gz` file or a folder holding one DICOM series, with its grid (dims, spacing, affine).
+ *
+ * @example
+ * ```ts
+ * const ct = await readVolume('case_0001.nii.gz');
+ * console.log(ct.dims, ct.spacing);
+ * ```
+ */
 export async function readVolume(path: string, options: ReadNiftiOptions = {}): Promise<Volume> {
   if (isNiftiPath(path)) return readNifti(path, options);
   const s = await stat(path).catch(() => undefined);

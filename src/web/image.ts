@@ -2,9 +2,9 @@
 // (pixelsToTensor) -> logits -> the same postprocessing -> mask at the original size. Decoding and resizing use the
 // browser's canvas instead of sharp, so images that need a resize can differ from Node's masks near the boundary;
 // an image already at the model size goes through identical arithmetic.
-import { pixelsToTensor } from '../../src/pipeline/normalize.ts';
-import { logitsToMask, logitsToProbability } from '../../src/pipeline/postprocess.ts';
-import type { InferenceBackend } from '../../src/runtime/types.ts';
+import { pixelsToTensor } from '../pipeline/normalize.ts';
+import { logitsToMask, logitsToProbability } from '../pipeline/postprocess.ts';
+import type { InferenceBackend } from '../runtime/types.ts';
 import type { ModelInfo } from './onnx-info.ts';
 
 /** Decoded image: RGBA pixels at the original size. */

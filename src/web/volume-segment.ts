@@ -1,12 +1,12 @@
 // Segments a canonical volume slice by slice with the loaded model, preparing each slice as training did
 // (volume-slices.ts), and keeps the class index of every voxel: argmax (or logit > 0 for a binary model) at the
 // model size, nearest resize (cv2) back to the slice plane.
-import { resizeNearestCv2 } from '../../src/data/resize.ts';
-import { intensityMap, quantize, type Intensity, type IntensityMap } from '../../src/data/volume/intensity.ts';
-import type { VolumeModelMeta } from '../../src/data/volume/model-meta.ts';
-import type { SliceAxis } from '../../src/data/volume/slices.ts';
-import type { Volume } from '../../src/data/volume/volume.ts';
-import type { InferenceBackend } from '../../src/runtime/types.ts';
+import { resizeNearestCv2 } from '../data/resize.ts';
+import { intensityMap, quantize, type Intensity, type IntensityMap } from '../data/volume/intensity.ts';
+import type { VolumeModelMeta } from '../data/volume/model-meta.ts';
+import type { SliceAxis } from '../data/volume/slices.ts';
+import type { Volume } from '../data/volume/volume.ts';
+import type { InferenceBackend } from '../runtime/types.ts';
 import type { ModelInfo } from './onnx-info.ts';
 import { imageSliceInput, pastePlane, slicePlane, sliceCount, volumeSliceInput } from './volume-slices.ts';
 import type { WindowLevel } from './window-level.ts';

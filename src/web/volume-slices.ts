@@ -1,12 +1,12 @@
 // Slices of a canonical (RAS+) volume as network inputs for the page: the training code itself
 // (src/data/volume/slices.ts: cutPlane, sliceOf, pastePlane), plus the input of a 2-D image model for a slice.
-import { resizeLinearCv2 } from '../../src/data/resize.ts';
-import type { IntensityMap } from '../../src/data/volume/intensity.ts';
-import { cutPlane, sliceOf, slicePlane, type SliceAxis } from '../../src/data/volume/slices.ts';
-import type { Vec3 } from '../../src/data/volume/volume.ts';
-import { pixelsToTensor } from '../../src/pipeline/normalize.ts';
+import { resizeLinearCv2 } from '../data/resize.ts';
+import type { IntensityMap } from '../data/volume/intensity.ts';
+import { cutPlane, sliceOf, slicePlane, type SliceAxis } from '../data/volume/slices.ts';
+import type { Vec3 } from '../data/volume/volume.ts';
+import { pixelsToTensor } from '../pipeline/normalize.ts';
 
-export { cutPlane, pastePlane, slicePlane } from '../../src/data/volume/slices.ts';
+export { cutPlane, pastePlane, slicePlane } from '../data/volume/slices.ts';
 
 const AXIS: Record<SliceAxis, 0 | 1 | 2> = { sagittal: 0, coronal: 1, axial: 2 };
 

@@ -2,8 +2,8 @@
 // src/data/volume/nifti-read.ts, which reads files with node:fs and inflates with node:zlib. The header is parsed
 // by the shared, browser-safe src/data/volume/nifti-header.ts; the voxel count is checked from the header before
 // anything more is inflated, and inflation stops at the size the header declares (gunzip.ts).
-import { parseNiftiHeader, type NiftiHeader } from '../../src/data/volume/nifti-header.ts';
-import { formatDims, voxelCount, type Volume, type VoxelType } from '../../src/data/volume/volume.ts';
+import { parseNiftiHeader, type NiftiHeader } from '../data/volume/nifti-header.ts';
+import { formatDims, voxelCount, type Volume, type VoxelType } from '../data/volume/volume.ts';
 import { gunzipExact, InflateError, isGzip } from './gunzip.ts';
 
 /** 2^27 voxels (512 × 512 × 512) are 512 MiB as float32: about what a browser tab can hold next to the model. */

@@ -2,8 +2,8 @@
 // offsets and srow as the volume it was predicted from (NIfTI-2 stays NIfTI-2), so it overlays the source in
 // 3D Slicer, ITK-SNAP and NiiVue. The bytes come from src/data/volume/nifti-encode.ts (shared with the CLI); gzip with
 // the browser's CompressionStream.
-import { encodeLabelNifti, labelValues, type LabelArray } from '../../src/data/volume/nifti-encode.ts';
-import type { NiftiGrid } from '../../src/data/volume/volume.ts';
+import { encodeLabelNifti, labelValues, type LabelArray } from '../data/volume/nifti-encode.ts';
+import type { NiftiGrid } from '../data/volume/volume.ts';
 
 export { encodeLabelNifti, labelValues, type LabelArray };
 

@@ -1,7 +1,7 @@
 // Display window/level: presets in HU for CT, an automatic window from percentiles for MRI (or anything that is
 // not in HU), and the windowed 8-bit grey of a slice. Display only: the model's input follows its own intensity
 // preset (volume-segment.ts).
-import { MRI_PERCENTILES, percentileSorted } from '../../src/data/volume/intensity.ts';
+import { MRI_PERCENTILES, percentileSorted } from '../data/volume/intensity.ts';
 
 export interface WindowLevel {
   level: number;

@@ -1,6 +1,6 @@
 // Draws the image with the mask on top: a translucent fill (opacity slider) and a crisp contour drawn as vector
 // edges at display resolution, so small images scaled up keep a thin outline.
-import type { RgbaImage } from './pipeline.ts';
+import type { RgbaImage } from './image.ts';
 
 /** Fill colours per class (index 1..); class 0 is background. */
 export const PALETTE: readonly [number, number, number][] = [

@@ -1,0 +1,21 @@
+// One line per command: shown by `mobileutr --help` without loading the command modules (see main.ts).
+export const COMMAND_DESCRIPTIONS = {
+  check:
+    'check a dataset folder in one pass: layout, pairing, every image and mask decoded, sizes, mask values, duplicates, split files; for volumes (nnU-Net or images/<case>.nii.gz + labels/) grids, label values, empty labels, anisotropy; exits 1 when there are errors',
+  eval:
+    'score a model on a dataset: per-image metrics, summary, HTML report with overlays',
+  export:
+    'write the inference graph as a standard .onnx file',
+  info:
+    'print the layer table, parameter count and multiply-accumulates',
+  predict:
+    'write a mask PNG per image at its original size (and overlays, probability maps); with a volume model, a <case>.nii.gz label map per NIfTI file or DICOM series on its source grid',
+  serve:
+    'HTTP segmentation service (POST /v1/segment, GET /healthz, GET /v1/model); stops cleanly on SIGINT/SIGTERM',
+  split:
+    'write a seeded random train/val split of a dataset folder (train.txt, val.txt); a volume dataset is split by case',
+  train:
+    'train a model with the paper protocol (SGD + poly, BCE + Dice, 300 epochs); without --data, a short demo on the bundled sample',
+} as const;
+
+export type CommandName = keyof typeof COMMAND_DESCRIPTIONS;
