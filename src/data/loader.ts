@@ -1,109 +1,16 @@
-import { pixelsToTensor } from '../pipeline/normalize.ts';
-import { Rng } from '../util/rng.ts';
-import { randomRotateFlip } from './augment.ts';
+import { Batcher, type BatcherOptions } from './batcher.ts';
 import type { Dataset } from './dataset.ts';
-import { loadPair, resizePair, type Pair, type Sample } from './samples.ts';
+import { loadPair } from './samples.ts';
 
-export interface Batch {
-  ids: string[];
-  /** Normalised images [n, inChannels, size, size]. */
-  images: Float32Array;
-  /** Targets [n, classes, size, size] with 0/1 values. */
-  targets: Float32Array;
-  n: number;
-}
-
-export interface LoaderOptions {
-  size: number;
-  inChannels: number;
-  /** Keep decoded pairs in memory (decode once, augment and resize every epoch). */
-  cache?: boolean;
-  /**
-   * Rotate and flip the resized sample instead of the stored image (then cache the resized samples: less memory
-   * and work per epoch). The original protocol augments first and resizes after, which is the default: cv2's
-   * nearest-neighbour mask resize does not commute with flips, so the two orders differ on edge pixels.
-   */
-  augmentAfterResize?: boolean;
-}
-
-/** Turns samples into one normalised batch. */
-export function collate(samples: Sample[], inChannels: number): Batch {
-  const { size, classes } = samples[0]!;
-  const plane = size * size;
-  const images = new Float32Array(samples.length * inChannels * plane);
-  const targets = new Float32Array(samples.length * classes * plane);
-  samples.forEach((s, i) => {
-    pixelsToTensor(s.image, size, size, s.channels, inChannels, images.subarray(i * inChannels * plane, (i + 1) * inChannels * plane));
-    for (let j = 0; j < classes * plane; j++) targets[i * classes * plane + j] = s.mask[j]!;
-  });
-  return { ids: samples.map((s) => s.id), images, targets, n: samples.length };
-}
+export { collate, type Batch } from './batcher.ts';
+export type LoaderOptions = BatcherOptions;
 
 /**
- * Yields batches of a dataset; decoding of the next batch overlaps the consumer's work on the current one
- * (sharp decodes on libuv's thread pool while ONNX Runtime runs the step).
+ * Yields batches of a dataset folder; sharp decodes the next batch on libuv's thread pool while ONNX Runtime runs
+ * the step on the current one.
  */
-export class BatchLoader {
-  private readonly cache = new Map<string, Promise<Pair | Sample>>();
-
-  constructor(
-    private readonly ds: Dataset,
-    private readonly o: LoaderOptions,
-  ) {}
-
-  private cached<T extends Pair | Sample>(id: string, load: () => Promise<T>): Promise<T> {
-    const hit = this.cache.get(id);
-    if (hit) return hit as Promise<T>;
-    const p = load();
-    if (this.o.cache !== false) {
-      this.cache.set(id, p);
-      p.catch(() => this.cache.delete(id));
-    }
-    return p;
-  }
-
-  private pair(id: string): Promise<Pair> {
-    return this.cached(id, () => loadPair(this.ds, id, this.o.inChannels === 1));
-  }
-
-  /** One pair at the model size, not augmented. */
-  sample(id: string): Promise<Sample> {
-    if (this.o.augmentAfterResize) return this.cached(id, async () => resizePair(await loadPair(this.ds, id, this.o.inChannels === 1), this.o.size));
-    return this.pair(id).then((p) => resizePair(p, this.o.size));
-  }
-
-  private async augmented(id: string, rng: Rng): Promise<Sample> {
-    if (this.o.augmentAfterResize) return randomRotateFlip(await this.sample(id), rng);
-    return resizePair(randomRotateFlip(await this.pair(id), rng), this.o.size);
-  }
-
-  /**
-   * Batches of `ids` in order (shuffle with `rng` when given), augmented when `augment`; `skip` resumes mid-epoch.
-   * The last batch is smaller when `batch` does not divide the ids (the original `drop_last=False`), unless `dropLast`.
-   */
-  async *batches(
-    ids: readonly string[],
-    o: { batch: number; rng?: Rng; augment?: boolean; dropLast?: boolean; skip?: number },
-  ): AsyncGenerator<Batch> {
-    const order = o.rng ? o.rng.shuffle([...ids]) : [...ids];
-    const groups: string[][] = [];
-    for (let i = 0; i < order.length; i += o.batch) {
-      const g = order.slice(i, i + o.batch);
-      if (g.length === o.batch || !o.dropLast) groups.push(g);
-    }
-    // augmentation draws come from the rng in batch order, before any decoding finishes: results do not depend on timing
-    const seeds = groups.map((g) => g.map(() => (o.augment && o.rng ? o.rng.nextU32() : 0)));
-    const make = async (k: number): Promise<Batch> => {
-      const samples = await Promise.all(groups[k]!.map((id, i) => (o.augment && o.rng ? this.augmented(id, new Rng(seeds[k]![i]!)) : this.sample(id))));
-      return collate(samples, this.o.inChannels);
-    };
-    const first = o.skip ?? 0;
-    let next = groups.length > first ? make(first) : undefined;
-    for (let k = first; k < groups.length; k++) {
-      const current = await next!;
-      next = k + 1 < groups.length ? make(k + 1) : undefined;
-      next?.catch(() => undefined); // surfaced when awaited
-      yield current;
-    }
+export class BatchLoader extends Batcher {
+  constructor(ds: Dataset, o: LoaderOptions) {
+    super((id) => loadPair(ds, id, o.inChannels === 1), o);
   }
 }

@@ -2,40 +2,9 @@ import { UserError } from '../errors.ts';
 import type { Dataset } from './dataset.ts';
 import { decodeImage, readImageHeader, resizeImage } from './image.ts';
 import type { ResizeMode } from './resize.ts';
-import type { Raster } from './augment.ts';
+import { binarizeMask, resizePairCv2, type Pair, type Sample } from './pairs.ts';
 
-/** One training pair at the model size (width = height = size): interleaved 8-bit pixels and one 0/1 plane per mask class. */
-export interface Sample extends Raster {
-  id: string;
-  size: number;
-}
-
-/**
- * How a decoded (grey, 8-bit) mask becomes foreground/background:
- * - a pixel is foreground when its value is above 127: 0/255 masks as in BUSI, with the grey levels of JPEG
- *   compression or anti-aliased edges thresholded half-way;
- * - a mask whose largest value is 1 is a 0/1 label map, and 1 is foreground (otherwise it would read as empty);
- * - a mask whose values are all between 0 and 127 (for example a 0/1/2 label map) has no foreground;
- *   `mobileutr check` reports it as an error.
- * Writes 0/1 into `out` and returns the number of foreground pixels.
- */
-export function binarizeMask(grey: Uint8Array, out: Uint8Array): number {
-  let max = 0;
-  for (let i = 0; i < grey.length; i++) if (grey[i]! > max) max = grey[i]!;
-  const threshold = max === 1 ? 0 : 127;
-  let n = 0;
-  for (let i = 0; i < grey.length; i++) {
-    const fg = grey[i]! > threshold ? 1 : 0;
-    out[i] = fg;
-    n += fg;
-  }
-  return n;
-}
-
-/** One training pair at its stored size, masks already 0/1: what the original protocol augments before resizing. */
-export interface Pair extends Raster {
-  id: string;
-}
+export { binarizeMask, resizePairCv2, type Pair, type Sample } from './pairs.ts';
 
 /**
  * Decodes one pair at its stored size. A mask whose size differs from its image is a UserError, found from the
@@ -62,6 +31,7 @@ export async function loadPair(ds: Dataset, id: string, grey: boolean): Promise<
  * cv2.resize (INTER_LINEAR images, INTER_NEAREST masks: resize.ts); 'antialias' is sharp's kernels.
  */
 export async function resizePair(p: Pair, size: number, resize: ResizeMode = 'cv2'): Promise<Sample> {
+  if (resize === 'cv2') return resizePairCv2(p, size);
   const { width, height, channels } = p;
   const image = await resizeImage({ pixels: p.image, width, height, channels }, size, 'linear', resize);
   const mask = new Uint8Array(p.classes * size * size);

@@ -1,34 +1,8 @@
-import { UserError } from '../errors.ts';
-import { formatShape } from '../ir/types.ts';
-import { readSafetensorsFile, toFloat32, writeSafetensorsFile, type SafetensorsFile, type TensorToEncode } from '../io/safetensors.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
 import type { SegmentationModel } from './model.ts';
+import { loadStateDict, stateDictTensors, weightsMetadata } from './state-dict.ts';
 
-/** A tensor name as it goes into a one-line message (a hostile file can hold megabyte-long names). */
-const clip = (name: string) => (name.length > 120 ? `${name.slice(0, 117)}...` : name);
-
-/**
- * Copies a PyTorch-style state_dict into the model. Every tensor must be known, present and of the right shape;
- * any problem is a UserError naming the tensor. Any numeric dtype is accepted (num_batches_tracked is int64 in PyTorch).
- */
-export function loadStateDict(model: SegmentationModel, file: SafetensorsFile, source: string): void {
-  const expected = new Map(model.entries.map((p) => [p.value.name, p]));
-  const unknown = [...file.tensors.keys()].filter((name) => !expected.has(name));
-  if (unknown.length > 0)
-    throw new UserError(`${source}: unknown tensor "${clip(unknown[0]!)}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : ''} for model ${model.name}`);
-  const missing = [...expected.keys()].filter((name) => !file.tensors.has(name));
-  if (missing.length > 0)
-    throw new UserError(`${source}: missing tensor "${missing[0]}"${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''} for model ${model.name}`);
-  const loaded = new Map<string, Float32Array>();
-  for (const [name, p] of expected) {
-    const t = file.tensors.get(name)!;
-    if (formatShape(t.shape) !== formatShape(p.value.shape))
-      throw new UserError(`${source}: tensor "${name}" has shape ${formatShape(t.shape)}, model ${model.name} expects ${formatShape(p.value.shape)}`);
-    const data = toFloat32(t);
-    if (p.kind === 'parameter' && data.some((v) => !Number.isFinite(v))) throw new UserError(`${source}: tensor "${name}" contains NaN or infinite values`);
-    loaded.set(name, data);
-  }
-  for (const [name, data] of loaded) model.weights.set(name, data);
-}
+export { encodeWeights, loadStateDict, stateDictTensors, weightsMetadata } from './state-dict.ts';
 
 /**
  * Reads weights from a .safetensors file with PyTorch state_dict names (ours, or the official code's saved with
@@ -44,24 +18,7 @@ export async function loadWeights(model: SegmentationModel, path: string): Promi
   loadStateDict(model, await readSafetensorsFile(path), path);
 }
 
-/** The state_dict as safetensors entries: float32 tensors, int64 for PyTorch's integer buffers. */
-export function stateDictTensors(model: SegmentationModel): [string, TensorToEncode][] {
-  return model.entries.map((p) => {
-    const data = model.weights.get(p.value.name)!;
-    const shape = p.value.shape as number[];
-    return [p.value.name, p.torchDtype === 'int64' ? { dtype: 'I64', shape, data: BigInt64Array.from(data, (v) => BigInt(Math.round(v))) } : { shape, data }];
-  });
-}
-
 /** Writes the weights atomically as .safetensors that `model.load_state_dict(safetensors.torch.load_file(path))` accepts. */
 export async function saveWeights(model: SegmentationModel, path: string, metadata: Record<string, string> = {}): Promise<void> {
-  const o = model.options;
-  await writeSafetensorsFile(path, stateDictTensors(model), {
-    format: 'pt',
-    model: model.name,
-    in_channels: String(o.inChannels),
-    classes: String(o.classes),
-    size: String(o.size),
-    ...metadata,
-  });
+  await writeSafetensorsFile(path, stateDictTensors(model), weightsMetadata(model, metadata));
 }

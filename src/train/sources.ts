@@ -11,42 +11,13 @@ import { SliceLoader, splitCases } from '../data/volume/loader.ts';
 import { classTable, volumeMetadata } from '../data/volume/model-meta.ts';
 import { scanVolumeDataset } from '../data/volume/dataset.ts';
 import { UserError } from '../errors.ts';
-import { evaluate, type LogitsSource } from '../eval/evaluate.ts';
-import type { SegmentationModel } from '../models/model.ts';
-import type { Rng } from '../util/rng.ts';
+import { evaluate } from '../eval/evaluate.ts';
 import type { TrainConfig } from './config.ts';
 import { validateVolumes } from './volume-validation.ts';
 
-export interface TrainBatch {
-  ids: string[];
-  /** [n, inChannels, size, size] */
-  images: Float32Array;
-  /** [n, classes, size, size], as the model's loss wants them */
-  targets: Float32Array;
-  n: number;
-}
+import type { TrainingSource } from './sources-types.ts';
 
-export interface ValidationScore {
-  /** Mean IoU (the checkpoint choice), Dice and F1 (the same as Dice for volumes). */
-  iou: number;
-  dice: number;
-  f1: number;
-}
-
-export interface TrainingSource {
-  kind: 'images' | 'volumes';
-  train: string[];
-  val: string[];
-  /** Images (or slices) in one epoch of `train`. */
-  samplesPerEpoch: number;
-  /** `skip` batches are drawn but not yielded (resume mid-epoch). */
-  batches(o: { batch: number; rng: Rng; dropLast: boolean; skip: number }): AsyncGenerator<TrainBatch>;
-  validate(model: SegmentationModel, runner: LogitsSource): Promise<ValidationScore>;
-  /** Extra metadata of every weights file the run writes. */
-  weightsMetadata: Record<string, string>;
-  /** Warnings about the data (skipped files), one line each. */
-  warnings: string[];
-}
+export type { TrainBatch, TrainingSource, ValidationScore } from './sources-types.ts';
 
 /**
  * The split of a run: a resumed run keeps the one in its folder (files added since must not move validation data

@@ -22,6 +22,11 @@ export interface TrainerOptions {
   threads?: number;
   /** Busy-wait between ops (default false: right for a shared machine). */
   spinning?: boolean;
+  /**
+   * Where the training graphs run (default 'cpu'; 'webgpu': onnxruntime-node's WebGPU execution provider, see
+   * SessionOptions.device). Passed to the backend factory in its session options.
+   */
+  device?: 'cpu' | 'webgpu';
   /** Seed of the DropPath masks (default 41). */
   seed?: number;
   /** Overrides the rate of every DropPath in the model; 0 disables DropPath. */
@@ -136,7 +141,12 @@ export class Trainer {
     const rate = options.dropPathRate;
     if (rate !== undefined && !(rate >= 0 && rate < 1)) throw new Error(`dropPathRate must be in [0, 1), got ${rate}`);
     this.rng = new Rng(options.seed ?? 41);
-    this.sessionOptions = { threads: options.threads ?? 1, spinning: options.spinning ?? false, memoryPattern: false };
+    this.sessionOptions = {
+      threads: options.threads ?? 1,
+      spinning: options.spinning ?? false,
+      memoryPattern: false,
+      ...(options.device ? { device: options.device } : {}),
+    };
     this.backend = options.backend ?? defaultBackend;
   }
 
