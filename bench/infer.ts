@@ -1,7 +1,9 @@
 // Inference benchmark: MobileUtr at 256x256 on onnxruntime-node, batch-1 latency and batch-8 throughput,
 // 1 and 2 threads, next to the PyTorch reference (bench/torch) measured in the same run when available.
-import { Command } from 'commander';
+//   npm run bench:infer -- [--device cpu|webgpu|auto] [--threads 1,2] [--iters 20] [--size 256] [--no-torch]
+import { Command, Option } from 'commander';
 import { createModel } from '../src/models/model.ts';
+import { DEVICE_CHOICES, resolveDevice, type DeviceChoice } from '../src/runtime/device.ts';
 import { NodeSession } from '../src/runtime/session.ts';
 import { runTorch, torchAvailable } from './torch-reference.ts';
 
@@ -11,6 +13,7 @@ const opts = new Command()
   .option('--iters <n>', 'timed runs per setting', '20')
   .option('--threads <list>', 'comma-separated thread counts', '1,2')
   .option('--no-torch', 'skip the PyTorch reference')
+  .addOption(new Option('--device <device>', 'onnxruntime-node device: cpu, webgpu or auto').choices([...DEVICE_CHOICES]).default('cpu'))
   .parse()
   .opts();
 
@@ -22,11 +25,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const model = createModel(opts.model, { size });
 const onnx = model.toOnnx();
 const useTorch = opts.torch && torchAvailable();
-console.log(`${opts.model} ${size}x${size}, ${iters} timed runs per setting (median); PyTorch reference: ${useTorch ? 'yes' : 'skipped (no /usr/bin/python3 with torch)'}`);
+const { device, note } = await resolveDevice(opts.device as DeviceChoice).catch((e: Error) => {
+  console.error(`bench:infer: ${e.message}`);
+  process.exit(1);
+});
+console.log(`${opts.model} ${size}x${size}, ${iters} timed runs per setting (median); PyTorch reference (CPU): ${useTorch ? 'yes' : 'skipped (no /usr/bin/python3 with torch)'}`);
+console.log(`${note ?? `device: ${device}`}; "ours" runs there (threads: CPU threads, also for nodes WebGPU leaves to the CPU)`);
 console.log('threads  batch  ours ms/batch  ours img/s  torch ms/batch  torch img/s  speed-up');
 
 for (const threads of String(opts.threads).split(',').map(Number)) {
-  const session = await NodeSession.create(onnx, { threads });
+  const session = await NodeSession.create(onnx, { threads, device });
   for (const batch of [1, 8]) {
     const input = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i * 0.01));
     const feeds = { input: { data: input, dims: [batch, 3, size, size] } };

@@ -5,15 +5,18 @@
 //   - peak RSS of each side's process.
 // Each measurement runs in a child process of its own, so peak RSS belongs to that configuration alone.
 //   npm run bench:train -- [--configs mobileutr@256,mobileutr@128,mobileutr-l@256] [--batch 8] [--threads 1,2]
-//                          [--iters 5] [--warmup 2] [--no-torch] [--profile] [--top 25]
+//                          [--iters 5] [--warmup 2] [--no-torch] [--profile] [--top 25] [--device cpu|webgpu|auto]
+// --device: where our forward and training step run (onnxruntime-node; auto is resolved once, here, and printed);
+// PyTorch runs on the CPU.
 // --profile adds ONNX Runtime's per-node profile of the forward and of the training graph (time per op type,
 // per phase and the slowest nodes), for the first configuration.
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { createModel } from '../src/models/model.ts';
+import { DEVICE_CHOICES, resolveDevice, type Device, type DeviceChoice } from '../src/runtime/device.ts';
 import { NodeSession } from '../src/runtime/session.ts';
 import type { Tensor } from '../src/runtime/types.ts';
 import { createTrainer } from '../src/train/trainer.ts';
@@ -30,6 +33,7 @@ const opts = new Command()
   .option('--no-torch', 'skip the PyTorch reference')
   .option('--profile', 'print ONNX Runtime per-node profiles of the forward and the training step')
   .option('--top <n>', 'rows per profile table', '25')
+  .addOption(new Option('--device <device>', 'onnxruntime-node device: cpu, webgpu or auto').choices([...DEVICE_CHOICES]).default('cpu'))
   .option('--child <json>', 'internal: one measurement, printed as JSON')
   .parse()
   .opts();
@@ -43,6 +47,7 @@ interface Job {
   warmup: number;
   profile: boolean;
   top: number;
+  device: Device;
 }
 
 interface Measured {
@@ -78,6 +83,7 @@ async function measure(job: Job): Promise<Measured> {
   let profiled: NodeSession | undefined;
   const trainer = createTrainer(model, {
     threads: job.threads,
+    device: job.device,
     backend: async (bytes, o) => (profiled = await NodeSession.create(bytes, { ...o, ...(job.profile ? { profilePrefix: trainPrefix } : {}) })),
   });
   const t0 = performance.now();
@@ -90,12 +96,12 @@ async function measure(job: Job): Promise<Measured> {
   await trainer.release();
 
   const forwardPrefix = join(tmpdir(), `mobileutr-forward-profile-${process.pid}-`);
-  const session = await NodeSession.create(model.toOnnx(), { threads: job.threads, ...(job.profile ? { profilePrefix: forwardPrefix } : {}) });
+  const session = await NodeSession.create(model.toOnnx(), { threads: job.threads, device: job.device, ...(job.profile ? { profilePrefix: forwardPrefix } : {}) });
   const forwardMs = await timed(job.iters, job.warmup, () => session.run({ input: images }));
   if (job.profile) session.endProfiling();
   await session.release();
   if (job.profile) {
-    const label = `${job.model} ${job.size}² batch ${job.batch}, ${job.threads} thread(s)`;
+    const label = `${job.model} ${job.size}² batch ${job.batch}, ${job.threads} thread(s), ${job.device}`;
     printProfile(`forward (inference graph), ${label}`, readProfile(forwardPrefix, job.warmup), job.top);
     printProfile(`training step, ${label}`, readProfile(trainPrefix, job.warmup), job.top);
   }
@@ -119,16 +125,21 @@ function child(job: Job): Measured {
 
 const batch = Number(opts.batch);
 const useTorch = opts.torch && torchAvailable();
+const { device, note } = await resolveDevice(opts.device as DeviceChoice).catch((e: Error) => {
+  console.error(`bench:train: ${e.message}`);
+  process.exit(1);
+});
 const configs = String(opts.configs).split(',').map((c) => {
   const [model, size] = c.split('@');
   return { model: model!, size: Number(size ?? 256) };
 });
-console.log(`training step vs inference forward, batch ${batch}, median of ${opts.iters} after ${opts.warmup} warm-up; PyTorch: ${useTorch ? 'yes' : 'skipped'}`);
+console.log(`training step vs inference forward, batch ${batch}, median of ${opts.iters} after ${opts.warmup} warm-up; PyTorch (CPU): ${useTorch ? 'yes' : 'skipped'}`);
+console.log(`${note ?? `device: ${device}`}; "ours" runs there (thr: CPU threads, also for nodes WebGPU leaves to the CPU)`);
 const header = ['config', 'thr', 'fwd ms', 'step ms', 'step/fwd', 'ours img/s', 'torch img/s', 'ours/torch', 'RSS ours MB', 'RSS torch MB'];
 const rows: string[][] = [];
 configs.forEach(({ model, size }, ci) => {
   for (const threads of String(opts.threads).split(',').map(Number)) {
-    const job: Job = { model, size, batch, threads, iters: Number(opts.iters), warmup: Number(opts.warmup), profile: Boolean(opts.profile) && ci === 0, top: Number(opts.top) };
+    const job: Job = { model, size, batch, threads, iters: Number(opts.iters), warmup: Number(opts.warmup), profile: Boolean(opts.profile) && ci === 0, top: Number(opts.top), device };
     const r = child(job);
     const torch = useTorch
       ? runTorch(['train', '--model', model, '--size', String(size), '--batch', String(batch), '--threads', String(threads), '--iters', String(job.iters), '--warmup', String(job.warmup)])

@@ -39,6 +39,7 @@ export { logitsToMask, logitsToProbability } from './pipeline/postprocess.ts';
 export { IMAGENET_MEAN, IMAGENET_STD, pixelsToTensor } from './pipeline/normalize.ts';
 export { segmentVolume, type SegmentVolumeOptions, type VolumeSegmentation } from './pipeline/volume.ts';
 export { NodeSession } from './runtime/session.ts';
+export { probeWebGpu, resolveDevice, type Device, type DeviceChoice, type ResolvedDevice, type WebGpuProbe } from './runtime/device.ts';
 export type { InferenceBackend, SessionOptions, Tensor, TensorMap } from './runtime/types.ts';
 
 // export

@@ -15,6 +15,7 @@ import { toClasses } from '../data/volume/slices.ts';
 import { UserError } from '../errors.ts';
 import { DISTANCE_UNIT, PROTOCOLS, scoreCase, VolumeReport, type Protocol, type VolumeSummary } from '../eval/volume/index.ts';
 import type { SegmentationModel } from '../models/model.ts';
+import type { Device } from '../runtime/device.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
 import { segmentVolume } from '../pipeline/volume.ts';
 import { ProgressLine } from './progress.ts';
@@ -31,7 +32,7 @@ export interface VolumeEvalFlags {
   weights?: string;
 }
 
-export async function evaluateVolumes(flags: VolumeEvalFlags, model: SegmentationModel, meta: VolumeModelMeta | undefined): Promise<VolumeSummary> {
+export async function evaluateVolumes(flags: VolumeEvalFlags, model: SegmentationModel, meta: VolumeModelMeta | undefined, device: Device = 'cpu'): Promise<VolumeSummary> {
   if (!meta)
     throw new UserError(`${flags.weights ?? 'the model'}: not trained on volumes (no volume metadata: intensity, axis, classes); ${flags.data} is a volume dataset: give the weights of a volume run`);
   if (!PROTOCOLS.includes(flags.protocol as Protocol)) throw new UserError(`--protocol must be ${PROTOCOLS.join(' or ')}, got ${flags.protocol}`);
@@ -42,7 +43,7 @@ export async function evaluateVolumes(flags: VolumeEvalFlags, model: Segmentatio
   const byId = new Map(ds.cases.map((c) => [c.id, c]));
   await ensureOutputDir(flags.out);
   const report = new VolumeReport(flags.out, { title: `${model.name} on ${flags.data}`, protocol, classNames: meta.classNames });
-  const segmenter = await Segmenter.create(model, { threads: flags.threads });
+  const segmenter = await Segmenter.create(model, { threads: flags.threads, device });
   const progress = new ProgressLine('eval', ids.length, 'case');
   let slices = 0;
   let seconds = 0;

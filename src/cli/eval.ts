@@ -13,12 +13,13 @@ import { drawOverlay } from '../eval/overlay.ts';
 import { htmlReport, perImageCsv, summaryLines, type ReportCase } from '../eval/report.ts';
 import { logitsToMask } from '../pipeline/postprocess.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
+import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { ProgressLine } from './progress.ts';
 import { action, ensureOutputDir, intOption, reportPairing, writeOutput } from './run.ts';
 import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
-interface EvalFlags extends ModelFlags {
+interface EvalFlags extends ModelFlags, DeviceFlags {
   data: string;
   split?: string;
   out: string;
@@ -31,10 +32,10 @@ interface EvalFlags extends ModelFlags {
 }
 
 export function registerEval(program: Command): void {
-  addModelOptions(program.command('eval')
+  addDeviceOption(addModelOptions(program.command('eval')
       .description(COMMAND_DESCRIPTIONS.eval), {
     weights: true,
-  })
+  }))
     .requiredOption('-d, --data <dir>', 'dataset folder')
     .option('--split <file>', 'ids to evaluate (default: all pairs)')
     .option('-o, --out <dir>', 'output folder', 'eval-out')
@@ -46,11 +47,13 @@ export function registerEval(program: Command): void {
     .option('--volume-index <n>', 'volumes: the volume of 4-D files to use', intOption(0))
     .action(
       action(async (flags: EvalFlags) => {
+        // first: a device that cannot run stops the command before any data is read
+        const device = await deviceFromFlags(flags);
         if (!flags.weights) console.warn('warning: no --weights given: evaluating default-initialised (untrained) weights');
         const model = await modelFromFlags(flags);
         if (await detectVolumeLayout(flags.data)) {
           const meta = flags.weights ? volumeMetaFrom((await readSafetensorsFile(flags.weights)).metadata, flags.weights) : undefined;
-          await evaluateVolumes(flags, model, meta);
+          await evaluateVolumes(flags, model, meta, device);
           return;
         }
         requireImageChannels(model, flags.weights);
@@ -58,7 +61,7 @@ export function registerEval(program: Command): void {
         reportPairing(flags.data, ds.problems, flags.skipUnpaired);
         const ids = flags.split ? await readSplitFile(flags.split, ds.ids) : ds.ids;
         await ensureOutputDir(flags.out);
-        const segmenter = await Segmenter.create(model, { threads: flags.threads });
+        const segmenter = await Segmenter.create(model, { threads: flags.threads, device });
         const loader = new BatchLoader(ds, { size: model.options.size, inChannels: model.options.inChannels });
         const progress = new ProgressLine('eval', ids.length);
         const result = await evaluate(model, segmenter, ds, ids, (done) => progress.update(done), loader);

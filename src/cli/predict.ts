@@ -12,12 +12,14 @@ import { readSafetensorsFile } from '../io/safetensors.ts';
 import type { SegmentationModel } from '../models/model.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
 import { checkVolumeModel, segmentVolume } from '../pipeline/volume.ts';
+import type { Device } from '../runtime/device.ts';
+import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { ProgressLine } from './progress.ts';
 import { action, ensureOutputDir, fsProblem, intOption, writeOutput } from './run.ts';
 import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
-interface PredictFlags extends ModelFlags {
+interface PredictFlags extends ModelFlags, DeviceFlags {
   input: string;
   out: string;
   overlay?: boolean;
@@ -92,12 +94,12 @@ function refuseSameNames(input: string, names: [string, string][], extension: st
 }
 
 export function registerPredict(program: Command): void {
-  addModelOptions(
+  addDeviceOption(addModelOptions(
     program
       .command('predict')
       .description(COMMAND_DESCRIPTIONS.predict),
     { weights: true },
-  )
+  ))
     .requiredOption('-i, --input <path>', 'an image, a .nii/.nii.gz volume, a DICOM series folder, or a folder of them')
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('--overlay', 'also write <name>_overlay.png (mask over the image; 2-D images only)')
@@ -107,6 +109,8 @@ export function registerPredict(program: Command): void {
     .option('--volume-index <n>', 'volumes: the volume of 4-D files to segment', intOption(0))
     .action(
       action(async (flags: PredictFlags) => {
+        // first: a device that cannot run stops the command before any input is read
+        const device = await deviceFromFlags(flags);
         const inputs = await findInputs(flags.input);
         const meta = flags.weights ? volumeMetaFrom((await readSafetensorsFile(flags.weights)).metadata, flags.weights) : undefined;
         if (meta) {
@@ -116,7 +120,7 @@ export function registerPredict(program: Command): void {
             );
           if (inputs.images.length > 0)
             console.warn(`warning: ${flags.input}: ${inputs.images.length} 2-D image${inputs.images.length > 1 ? 's' : ''} left out: a volume model predicts the volumes only`);
-          return predictVolumes(flags, meta, inputs.volumes);
+          return predictVolumes(flags, device, meta, inputs.volumes);
         }
         if (inputs.images.length === 0 && inputs.volumes.length > 0)
           throw new UserError(
@@ -126,12 +130,12 @@ export function registerPredict(program: Command): void {
           );
         if (inputs.images.length > 0 && inputs.volumes.length > 0)
           console.warn(`warning: ${flags.input}: ${inputs.volumes.length} volume${inputs.volumes.length > 1 ? 's' : ''} (NIfTI or DICOM folders) left out: a 2-D model predicts the images only`);
-        return predictImages(flags, inputs.images);
+        return predictImages(flags, device, inputs.images);
       }),
     );
 }
 
-async function predictImages(flags: PredictFlags, files: string[]): Promise<void> {
+async function predictImages(flags: PredictFlags, device: Device, files: string[]): Promise<void> {
   if (files.length === 0) throw new UserError(`${flags.input}: no images (${IMAGE_EXTENSIONS.join(' ')})`);
   // a.png and a.jpg would both write a.png: refuse rather than overwrite one with the other
   refuseSameNames(flags.input, files.map((f) => [basename(f, extname(f)), basename(f)]), '.png');
@@ -139,7 +143,7 @@ async function predictImages(flags: PredictFlags, files: string[]): Promise<void
   const model = await modelFromFlags(flags);
   requireImageChannels(model, flags.weights);
   await ensureOutputDir(flags.out);
-  const segmenter = await Segmenter.create(model, { threads: flags.threads });
+  const segmenter = await Segmenter.create(model, { threads: flags.threads, device });
   const progress = new ProgressLine('predict', files.length);
   let failed = 0;
   for (const [i, file] of files.entries()) {
@@ -193,13 +197,13 @@ function onInterrupt(): () => void {
   };
 }
 
-async function predictVolumes(flags: PredictFlags, meta: VolumeModelMeta, volumes: VolumeInput[]): Promise<void> {
+async function predictVolumes(flags: PredictFlags, device: Device, meta: VolumeModelMeta, volumes: VolumeInput[]): Promise<void> {
   if (flags.overlay) console.warn('warning: --overlay applies to 2-D images; volumes get label maps only');
   refuseSameNames(flags.input, volumes.map((v) => [v.name, basename(v.paths[0]!)]), '.nii.gz');
   const model: SegmentationModel = await modelFromFlags(flags);
   checkVolumeModel(model.options, meta, flags.weights!, volumes[0]!.paths.length);
   await ensureOutputDir(flags.out);
-  const segmenter = await Segmenter.create(model, { threads: flags.threads });
+  const segmenter = await Segmenter.create(model, { threads: flags.threads, device });
   const release = onInterrupt();
   let failed = 0;
   try {

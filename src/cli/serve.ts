@@ -3,11 +3,12 @@ import { volumeMetaFrom } from '../data/volume/model-meta.ts';
 import { UserError } from '../errors.ts';
 import { readSafetensorsFile } from '../io/safetensors.ts';
 import { buildServer, DEFAULT_WEIGHTS_WARNING, SERVER_DEFAULTS } from '../server/app.ts';
+import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { action, intOption } from './run.ts';
 import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 
-interface ServeFlags extends ModelFlags {
+interface ServeFlags extends ModelFlags, DeviceFlags {
   port: number;
   host: string;
   threads: number;
@@ -34,11 +35,11 @@ const megabytes = (value: string): number => {
 };
 
 export function registerServe(program: Command): void {
-  addModelOptions(
+  addDeviceOption(addModelOptions(
     program.command('serve')
       .description(COMMAND_DESCRIPTIONS.serve),
     { weights: true },
-  )
+  ))
     .option('-p, --port <n>', 'TCP port (0: any free port)', portOption, 8080)
     .option('--host <address>', 'address to listen on; keep the loopback default unless a proxy or firewall fronts the service', '127.0.0.1')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per inference worker', intOption(1), SERVER_DEFAULTS.threads)
@@ -52,6 +53,8 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stdout)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
     .action(
       action(async (flags: ServeFlags) => {
+        // first, on stderr (the log is not set up yet): a device that cannot run stops before the model is built
+        const device = await deviceFromFlags(flags);
         const model = await modelFromFlags(flags);
         requireImageChannels(model, flags.weights);
         const volume = flags.weights ? volumeMetaFrom((await readSafetensorsFile(flags.weights)).metadata, flags.weights) : undefined;
@@ -61,6 +64,7 @@ export function registerServe(program: Command): void {
           maxVoxels: flags.maxVoxels,
           weightsSource: flags.weights,
           threads: flags.threads,
+          device,
           concurrency: flags.concurrency,
           queue: flags.queue,
           maxBatch: flags.maxBatch,
@@ -81,7 +85,7 @@ export function registerServe(program: Command): void {
         const o = model.options;
         app.log.info(
           `serving ${model.name} ${o.size}x${o.size}, ${o.inChannels} in, ${o.classes} out${volume ? ` (volumes: ${volume.classNames.join(', ')})` : ''}, weights ${flags.weights ?? 'DEFAULT-INITIALISED'}; ` +
-            `${flags.concurrency} worker(s) x ${flags.threads} thread(s), batches up to ${flags.maxBatch}, ${flags.concurrency * flags.maxBatch + flags.queue} requests at most`,
+            `${flags.concurrency} worker(s) x ${flags.threads} thread(s) on the ${device === 'webgpu' ? 'GPU (WebGPU)' : 'CPU'}, batches up to ${flags.maxBatch}, ${flags.concurrency * flags.maxBatch + flags.queue} requests at most`,
         );
 
         let stopping = false;

@@ -12,6 +12,7 @@ import { classTable } from '../data/volume/model-meta.ts';
 import { SLICE_AXES, type SliceAxis } from '../data/volume/slices.ts';
 import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
 import { runTraining } from '../train/loop.ts';
+import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
 import { action, fractionOption, intOption, positiveOption, reportPairing } from './run.ts';
 import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
@@ -23,7 +24,7 @@ const DEMO = { epochs: 30, size: 128, batch: 8 };
 export const CT_SAMPLE_DATA = fileURLToPath(new URL('../../samples/ct-mini', import.meta.url));
 const CT_DEMO = { epochs: 40, size: 128, batch: 8 };
 
-interface TrainFlags {
+interface TrainFlags extends DeviceFlags {
   data?: string;
   split?: string;
   valSplit?: string;
@@ -178,9 +179,11 @@ function readRunConfig(runDir: string): TrainConfig {
 }
 
 export function registerTrain(program: Command): void {
-  program
-    .command('train')
-      .description(COMMAND_DESCRIPTIONS.train)
+  addDeviceOption(
+    program
+      .command('train')
+      .description(COMMAND_DESCRIPTIONS.train),
+  )
     .option('-d, --data <dir>', 'dataset folder: images/<id>.<ext> + masks/0/<id>.png, or volumes (nnU-Net imagesTr/ + labelsTr/ + dataset.json, or images/<case>.nii.gz + labels/<case>.nii.gz); default: the bundled BUSI sample (demo)')
     .addOption(new Option('--demo <sample>', 'a short demo on a bundled sample: busi (ultrasound, the default without --data) or ct (a real CT, 8 organs)').choices(['busi', 'ct']))
     .option('--split <file>', 'training ids (one per line)')
@@ -217,6 +220,9 @@ export function registerTrain(program: Command): void {
     .option('--volume-index <n>', 'volumes: the volume of 4-D files to use', intOption(0))
     .action(
       action(async (flags: TrainFlags) => {
+        // first: a device that cannot run stops the command before the data is scanned. Not kept in config.json:
+        // a run may be resumed on another device (with --resume and --device)
+        const device = await deviceFromFlags(flags);
         const resume = flags.resume !== undefined;
         const runDir = flags.resume ?? flags.out ?? join('runs', `${flags.model}-${timestamp()}`);
         if (!resume && existsSync(join(runDir, 'config.json'))) {
@@ -230,7 +236,7 @@ export function registerTrain(program: Command): void {
         else if (!resume && flags.data === undefined)
           console.log(`No --data given: demo run on the bundled BUSI sample (${SAMPLE_DATA}), ${config.epochs} epochs at ${config.size}x${config.size}. Pass --data DIR to train on your images.`);
         console.log(
-          `${resume ? 'resuming' : 'training'} ${config.model} on ${config.data}: ${config.epochs} epochs, batch ${config.batch}, ${config.size}x${config.size}, ${config.optimizer} lr ${config.lr} (${config.schedule}), seed ${config.seed}, ${config.threads} threads -> ${runDir}`,
+          `${resume ? 'resuming' : 'training'} ${config.model} on ${config.data}: ${config.epochs} epochs, batch ${config.batch}, ${config.size}x${config.size}, ${config.optimizer} lr ${config.lr} (${config.schedule}), seed ${config.seed}, ${config.threads} threads${device === 'webgpu' ? ' (WebGPU)' : ''} -> ${runDir}`,
         );
 
         const controller = new AbortController();
@@ -252,6 +258,7 @@ export function registerTrain(program: Command): void {
         const started = performance.now();
         const result = await runTraining(runDir, config, {
           resume,
+          device,
           signal: controller.signal,
           onLog: (line) => console.error(line),
           onStep: (s) => {

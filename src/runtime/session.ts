@@ -1,11 +1,14 @@
 // The only module that imports ONNX Runtime for Node; the web app has its own twin behind the same interface.
 import * as ort from 'onnxruntime-node';
+import { executionProviders, sessionError } from './device.ts';
 import type { InferenceBackend, SessionOptions, TensorMap } from './types.ts';
 
 export type { TensorMap } from './types.ts';
 
 function ortOptions(o: SessionOptions): ort.InferenceSession.SessionOptions {
+  const providers = executionProviders(o.device);
   return {
+    ...(providers ? { executionProviders: providers } : {}),
     intraOpNumThreads: o.threads ?? 1,
     interOpNumThreads: 1,
     graphOptimizationLevel: o.optimization ?? 'all',
@@ -20,8 +23,13 @@ function ortOptions(o: SessionOptions): ort.InferenceSession.SessionOptions {
 export class NodeSession implements InferenceBackend {
   private constructor(private readonly session: ort.InferenceSession) {}
 
+  /** Where `options.device` is 'webgpu' and WebGPU cannot start here, rejects with a one-line UserError. */
   static async create(model: Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
-    return new NodeSession(await ort.InferenceSession.create(model, ortOptions(options)));
+    try {
+      return new NodeSession(await ort.InferenceSession.create(model, ortOptions(options)));
+    } catch (e) {
+      throw sessionError(e, options.device);
+    }
   }
 
   get inputNames(): readonly string[] {

@@ -19,6 +19,12 @@ export interface SessionOptions {
   memoryPattern?: boolean;
   /** Write ONNX Runtime's per-node profile (Chrome trace JSON) to files starting with this path (benchmarks). */
   profilePrefix?: string;
+  /**
+   * onnxruntime-node only (the browser picks with WebSessionOptions.backend): 'cpu' (default) or 'webgpu', its
+   * WebGPU execution provider, with the CPU for nodes WebGPU cannot run. Where WebGPU cannot start, session creation
+   * fails with a one-line UserError. A user's 'auto' is resolved first (resolveDevice in src/runtime/device.ts).
+   */
+  device?: 'cpu' | 'webgpu';
 }
 
 /** What the pipeline needs from a runtime: ONNX Runtime on Node or in the browser. */

@@ -24,6 +24,11 @@ export interface ServerOptions {
   weightsSource?: string;
   /** ONNX Runtime intra-op threads per inference worker. */
   threads?: number;
+  /**
+   * Where the inference workers' sessions run (default 'cpu'; 'webgpu': onnxruntime-node's WebGPU execution
+   * provider, see SessionOptions.device; resolve a user's 'auto' first with resolveDevice).
+   */
+  device?: 'cpu' | 'webgpu';
   /** Inference workers: batches that run at the same time. */
   concurrency?: number;
   /** Images per batch at most. */
@@ -65,7 +70,8 @@ export const SERVER_DEFAULTS = {
   timeoutMs: 30_000,
 } as const;
 
-type Resolved = Required<Omit<ServerOptions, 'weightsSource' | 'runner' | 'logger' | 'volume'>> & Pick<ServerOptions, 'weightsSource' | 'runner' | 'logger' | 'volume'>;
+type Optional = 'weightsSource' | 'runner' | 'logger' | 'volume' | 'device';
+type Resolved = Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>;
 
 export const DEFAULT_WEIGHTS_WARNING = 'no weights file given: serving DEFAULT-INITIALISED (untrained, seed 0) weights; the masks are meaningless';
 
@@ -162,7 +168,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   if (!runner) {
     pool = await WorkerPool.create(model, {
       workers: o.concurrency,
-      session: { threads: o.threads },
+      session: { threads: o.threads, ...(o.device ? { device: o.device } : {}) },
       log: (level, message, err) => app.log[level](err ? { err } : {}, message),
     });
     runner = pool;
@@ -292,6 +298,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       queue: o.queue,
       capacity,
       threads_per_worker: o.threads,
+      device: o.device ?? 'cpu',
     },
   }));
 

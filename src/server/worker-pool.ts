@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { UserError } from '../errors.ts';
 import type { SegmentationModel } from '../models/model.ts';
 import type { SessionOptions } from '../runtime/types.ts';
 import { workerEntry } from './worker-entry.ts';
@@ -24,6 +25,8 @@ interface Slot {
   ready: boolean;
   job?: Job;
   failure?: Error;
+  /** The worker's session could not be created because of the user's options (UserError in the worker). */
+  userFailure?: string;
 }
 
 export type PoolLog = (level: 'info' | 'warn' | 'error', message: string, err?: Error) => void;
@@ -114,6 +117,10 @@ export class WorkerPool implements BatchRunner {
           this.pump();
           return;
         }
+        if (m.type === 'failed') {
+          if (m.user) slot.userFailure = m.message;
+          return;
+        }
         const job = slot.job;
         if (!job || job.id !== m.id) return;
         slot.job = undefined;
@@ -133,7 +140,7 @@ export class WorkerPool implements BatchRunner {
         const why = slot.failure ?? new Error(`inference worker exited with code ${code}`);
         if (!slot.ready) {
           this.spawning--;
-          reject(new Error(`inference worker failed to start: ${why.message}`));
+          reject(slot.userFailure !== undefined ? new UserError(slot.userFailure) : new Error(`inference worker failed to start: ${why.message}`));
         }
         if (slot.job) slot.job.reject(new Error(`inference worker died during a run: ${why.message}`));
         if (this.closing) return;
