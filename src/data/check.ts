@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { colourMaskFinding, maskValueFindings } from './mask-findings.ts';
 import { UserError } from '../errors.ts';
 import { IMAGE_EXTENSIONS, detectLayout, type DatasetLayout } from './dataset.ts';
 import { decodeImage, readImageFile, readImageHeader, type ImageHeader } from './image.ts';
-import { binarizeMask } from './samples.ts';
 import { readSplitFile } from './split.ts';
 import { checkVolumeDataset } from './volume/check.ts';
 
@@ -50,7 +50,6 @@ export const SPLIT_FILES = ['train.txt', 'val.txt', 'test.txt'];
 
 const isImageFile = (f: string) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase());
 const idOf = (f: string) => f.slice(0, f.length - extname(f).length);
-const pct = (n: number, total: number) => `${((100 * n) / total).toFixed(n * 1000 < total ? 2 : 1)}%`;
 
 type Listing = { files: string[]; dirs: string[] } | undefined;
 
@@ -135,41 +134,12 @@ async function checkMask(path: string, image: ImageHeader | undefined, size: num
     }
     const grey = await decodeImage(bytes, { label: path, grey: true });
     findings.push(...greyTiffFinding(path, header));
-    const histogram = new Uint32Array(256);
-    for (const v of grey.pixels) histogram[v]!++;
-    const total = grey.pixels.length;
-    let max = 0;
-    for (let v = 255; v > 0; v--)
-      if (histogram[v]) {
-        max = v;
-        break;
-      }
-    const foreground = binarizeMask(grey.pixels, new Uint8Array(total));
-    const other = total - histogram[0]! - histogram[255]!;
-    const lossy = header.format === 'jpeg' || header.format === 'webp';
-    if (max === 0) add('info', 'empty mask (no foreground)');
-    else if (max === 1) add('info', `0/1 mask: value 1 is read as foreground (${pct(foreground, total)} of the pixels)`);
-    else if (max <= 127)
-      add(
-        'error',
-        `no foreground: the largest value is ${max}, and foreground is > 127 (masks are 0/255, or 0/1); a label map with several classes must be split into masks/0, masks/1, ...`,
-      );
-    else if (other > 0)
-      add(
-        'warning',
-        `${other} pixels (${pct(other, total)}) are neither 0 nor 255; they are thresholded (> 127 is foreground)${lossy ? `; ${header.format.toUpperCase()} is lossy, store masks as PNG` : ''}`,
-      );
-    if (max > 1 && foreground === total) add('info', 'mask is foreground everywhere');
+    for (const f of maskValueFindings(grey.pixels, grey.width, grey.height, { format: header.format, size })) add(f.severity, f.message);
     if (header.channels >= 3 || header.palette) {
       const rgb = await decodeImage(bytes, { label: path });
       let colour = 0;
       for (let i = 0; i < rgb.pixels.length; i += 3) if (rgb.pixels[i] !== rgb.pixels[i + 1] || rgb.pixels[i + 1] !== rgb.pixels[i + 2]) colour++;
-      if (colour > 0) add('warning', `colour mask: ${colour} pixels are not grey; a mask is read as its grey level (luminance), so for example red (255,0,0) is 127, background`);
-    }
-    if (size && foreground > 0) {
-      const small = await decodeImage(bytes, { label: path, grey: true, size, kernel: 'nearest' });
-      if (binarizeMask(small.pixels, new Uint8Array(size * size)) === 0)
-        add('warning', `the foreground (${foreground} pixels) vanishes when the mask is resized to ${size}x${size}: it trains and scores as empty`);
+      for (const f of colourMaskFinding(colour)) add(f.severity, f.message);
     }
     return { header, findings, ok: !findings.some((f) => f.severity === 'error') };
   } catch (e) {

@@ -21,8 +21,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const ORT_WASM = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
 /** What the tarball may hold: compiled code and its sources (for the source maps), the samples the demos train on. */
 const ALLOWED = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.(ts|md)|samples\/.+)$/;
-/** npm's warning for an .npmrc key it does not know, which the old `onnxruntime-node-install=skip` caused. */
-const UNKNOWN_CONFIG = /Unknown (project|user|global|env|builtin) config/;
+/** npm warnings: an .npmrc key it does not know (the old `onnxruntime-node-install=skip`), dependency scripts left unapproved (npm 11). */
+const UNKNOWN_CONFIG = /Unknown (project|user|global|env|builtin) config|install-scripts/;
 
 /** What test/package/consumer/web/main.ts leaves on the window. */
 type PageWindow = Window & {
