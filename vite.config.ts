@@ -83,6 +83,9 @@ export default defineConfig({
     target: 'es2022',
     // ort.min.mjs alone is ~370 kB
     chunkSizeWarningLimit: 1024,
+    rollupOptions: { input: { index: join(ROOT, 'web/index.html'), train: join(ROOT, 'web/train.html') } },
   },
+  // the training worker imports onnxruntime-web too
+  worker: { format: 'es' },
   plugins: [ortRuntimeFiles()],
 });

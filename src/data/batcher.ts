@@ -109,3 +109,16 @@ export class Batcher {
     }
   }
 }
+
+/** Targets as the model wants them: K mask folders -> K channels for a sigmoid model, one-hot K+1 for softmax. */
+export function modelTargets(batch: Batch, maskClasses: number, modelClasses: number, plane: number): Float32Array {
+  if (modelClasses === maskClasses) return batch.targets;
+  const out = new Float32Array(batch.n * modelClasses * plane);
+  for (let i = 0; i < batch.n; i++)
+    for (let p = 0; p < plane; p++) {
+      let cls = 0;
+      for (let k = 0; k < maskClasses; k++) if (batch.targets[(i * maskClasses + k) * plane + p]) cls = k + 1;
+      out[(i * modelClasses + cls) * plane + p] = 1;
+    }
+  return out;
+}

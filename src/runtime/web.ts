@@ -1,6 +1,7 @@
 // The only module that imports ONNX Runtime for the browser: the twin of session.ts behind the same interface.
 import * as ort from 'onnxruntime-web';
 import type { InferenceBackend, SessionOptions, TensorMap } from './types.ts';
+import { decomposeTrainingBatchNorm } from './webgpu-compat.ts';
 
 export type { TensorMap } from './types.ts';
 
@@ -17,6 +18,13 @@ export interface WebSessionOptions extends SessionOptions {
    * bundler moved onnxruntime-web away from its dist folder (the Vite config serves and copies them to `ort/`).
    */
   wasmPaths?: string;
+  /** ONNX Runtime's own log level for this session (0 verbose: node placements per execution provider). */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/** ONNX Runtime Web's log level ('verbose' also lists which nodes each execution provider runs). */
+export function setOrtLogLevel(level: 'verbose' | 'info' | 'warning' | 'error' | 'fatal'): void {
+  ort.env.logLevel = level;
 }
 
 /** What a session actually runs on (the request may have fallen back). */
@@ -85,6 +93,8 @@ function ortOptions(o: WebSessionOptions, provider: WebBackendName): ort.Inferen
   return {
     executionProviders: [provider],
     graphOptimizationLevel: o.optimization ?? 'all',
+    enableMemPattern: o.memoryPattern ?? true,
+    ...(o.logSeverityLevel !== undefined ? { logSeverityLevel: o.logSeverityLevel, logVerbosityLevel: 0 } : {}),
     executionMode: 'sequential',
     // spinning only applies to wasm threads; keep it off by default as on Node
     extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
@@ -114,7 +124,7 @@ export class WebSession implements InferenceBackend {
       fallbackReason = await webgpuUnavailable(wanted);
       if (!fallbackReason) {
         try {
-          const session = await ort.InferenceSession.create(model, ortOptions(options, 'webgpu'));
+          const session = await ort.InferenceSession.create(decomposeTrainingBatchNorm(model), ortOptions(options, 'webgpu'));
           return new WebSession(session, { ...base, backend: 'webgpu' });
         } catch (e) {
           fallbackReason = `WebGPU session failed: ${(e as Error).message}`;

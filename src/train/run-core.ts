@@ -57,6 +57,8 @@ export interface TrainRunOptions extends TrainEvents {
   signal?: AbortSignal;
   /** Stop after this many optimizer steps in this invocation (tests, quick looks); saves like an interruption. */
   maxSteps?: number;
+  /** Also save the resume checkpoint every this many optimizer steps (default: at epoch ends and on stopping only). */
+  checkpointEvery?: number;
 }
 
 export interface TrainRunResult {
@@ -177,6 +179,8 @@ export async function trainWith(config: TrainConfig, deps: RunDeps, o: TrainRunO
           await batches.return(undefined);
           return await stop();
         }
+        // a crash or a closed tab then loses at most this many steps (the state saved is the one stop() saves)
+        if (o.checkpointEvery && result.applied && stepsThisRun % o.checkpointEvery === 0) await store.saveResume(model, trainer.exportState(), position);
       }
       // the epoch's last, incomplete accumulation group (a smaller last batch, or fewer micro-batches): applied now,
       // averaged over its images, so that no group straddles two epochs

@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import { scanDataset } from '../data/dataset.ts';
-import { BatchLoader, type Batch } from '../data/loader.ts';
+import { modelTargets } from '../data/batcher.ts';
+import { BatchLoader } from '../data/loader.ts';
 import { makeSplit, readRunSplit, readSplitFile } from '../data/split.ts';
 import { SliceLoader, splitCases } from '../data/volume/loader.ts';
 import { classTable, volumeMetadata } from '../data/volume/model-meta.ts';
@@ -32,19 +33,6 @@ async function runSplit(config: TrainConfig, ids: readonly string[], runDir: str
   return draw();
 }
 
-/** Targets as the model wants them: K mask folders -> K channels for a sigmoid model, one-hot K+1 for softmax. */
-function targetsFor(batch: Batch, maskClasses: number, modelClasses: number, plane: number): Float32Array {
-  if (modelClasses === maskClasses) return batch.targets;
-  const out = new Float32Array(batch.n * modelClasses * plane);
-  for (let i = 0; i < batch.n; i++)
-    for (let p = 0; p < plane; p++) {
-      let cls = 0;
-      for (let k = 0; k < maskClasses; k++) if (batch.targets[(i * maskClasses + k) * plane + p]) cls = k + 1;
-      out[(i * modelClasses + cls) * plane + p] = 1;
-    }
-  return out;
-}
-
 export async function imageSource(config: TrainConfig, runDir: string, resume: boolean): Promise<TrainingSource> {
   const ds = await scanDataset(config.data);
   const { train, val } = await runSplit(config, ds.ids, runDir, resume, () => makeSplit(ds.ids, config.val, config.seed));
@@ -61,7 +49,7 @@ export async function imageSource(config: TrainConfig, runDir: string, resume: b
     samplesPerEpoch: train.length,
     async *batches(o) {
       for await (const b of loader.batches(train, { batch: o.batch, rng: o.rng, augment: true, dropLast: o.dropLast, skip: o.skip }))
-        yield { ids: b.ids, images: b.images, targets: targetsFor(b, maskClasses, classes, size * size), n: b.n };
+        yield { ids: b.ids, images: b.images, targets: modelTargets(b, maskClasses, classes, size * size), n: b.n };
     },
     async validate(model, runner) {
       const c0 = (await evaluate(model, runner, ds, val, undefined, loader)).summary.class0!;

@@ -1,0 +1,62 @@
+// The WebGPU rewrite of train-mode BatchNorm (src/runtime/webgpu-compat.ts) computes what the original op computes:
+// checked on onnxruntime-node's CPU provider with a whole MobileUtr training step (loss, every gradient, every update).
+import { describe, expect, it } from 'vitest';
+import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
+import { decodeModel } from '../../src/ir/onnx.ts';
+import { createModel } from '../../src/models/model.ts';
+import { sgd } from '../../src/optim/optimizers.ts';
+import { NodeSession } from '../../src/runtime/session.ts';
+import type { TensorMap } from '../../src/runtime/types.ts';
+import { decomposeTrainingBatchNorm, hasTrainingBatchNorm } from '../../src/runtime/webgpu-compat.ts';
+
+const count = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
+
+describe('train-mode BatchNorm rewritten for WebGPU', () => {
+  it('leaves inference graphs alone, and gives a training step the same outputs', async () => {
+    const model = createModel('mobileutr', { size: 32, seed: 2 });
+    const inference = model.toOnnx();
+    expect(hasTrainingBatchNorm(inference)).toBe(false);
+    expect(decomposeTrainingBatchNorm(inference)).toBe(inference);
+
+    const graph = buildTrainingGraph(model, { batch: 2, optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }), gradOutputs: true });
+    expect(hasTrainingBatchNorm(graph.onnx)).toBe(true);
+    const rewritten = decomposeTrainingBatchNorm(graph.onnx);
+    expect(hasTrainingBatchNorm(rewritten)).toBe(false);
+    const bn = (bytes: Uint8Array) => decodeModel(bytes).graph!.node!.filter((n) => n.opType === 'BatchNormalization');
+    const trainMode = bn(graph.onnx).filter((n) => n.attribute!.some((a) => a.name === 'training_mode' && Number(a.i) === 1)).length;
+    expect(trainMode).toBeGreaterThan(10);
+    // the gradient graph's inference-mode BatchNorms (x̂ recomputed) stay
+    expect(bn(rewritten)).toHaveLength(bn(graph.onnx).length - trainMode);
+
+    const feeds: TensorMap = {
+      [graph.image]: { data: new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i * 0.3)), dims: [2, 3, 32, 32] },
+      [graph.target]: { data: new Float32Array(2 * 32 * 32).map((_, i) => (i % 5 < 2 ? 1 : 0)), dims: [2, 1, 32, 32] },
+      'optim.lr': { data: Float32Array.of(0.01), dims: [] },
+    };
+    for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
+    for (const st of graph.state) feeds[st.input] = { data: new Float32Array(count(st.shape)), dims: st.shape };
+    for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(count(r.shape)).fill(1), dims: r.shape };
+    const run = async (bytes: Uint8Array) => {
+      const session = await NodeSession.create(bytes, { memoryPattern: false });
+      try {
+        return await session.run(feeds);
+      } finally {
+        await session.release();
+      }
+    };
+    const [a, b] = [await run(graph.onnx), await run(rewritten)];
+    let worst = { name: '', err: 0 };
+    for (const [name, t] of Object.entries(a)) {
+      let diff = 0;
+      let scale = 0;
+      for (let i = 0; i < t.data.length; i++) {
+        diff = Math.max(diff, Math.abs(t.data[i]! - b[name]!.data[i]!));
+        scale = Math.max(scale, Math.abs(t.data[i]!));
+      }
+      const err = scale > 1e-3 ? diff / scale : diff;
+      if (err > worst.err) worst = { name, err };
+    }
+    console.log(`rewritten training step vs the original: ${Object.keys(a).length} outputs, worst ${worst.name} ${worst.err.toExponential(2)}`);
+    expect(worst.err).toBeLessThan(1e-3);
+  }, 120_000);
+});
