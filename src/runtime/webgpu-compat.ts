@@ -1,8 +1,11 @@
-// What onnxruntime-web's WebGPU execution provider cannot run in our graphs, rewritten into ops it can. Today that is
-// one op: BatchNormalization with training_mode=1 (train-mode BatchNorm; the WebGPU kernel refuses it: "trainingMode
-// is not supported yet", ORT Web 1.30), which becomes ReduceMean / Sub / Mul / Add / Sqrt / Div with the same
-// outputs: y, the batch mean and the biased batch variance (our graphs use momentum 0, see batchnorm-train.ts).
-// Ops that the WebGPU provider has no kernel for at all are placed on the CPU (wasm) by ONNX Runtime itself.
+// What onnxruntime-web's WebGPU execution provider cannot run in our training graphs, rewritten into ops it can:
+// - BatchNormalization with training_mode=1: the WebGPU kernel refuses it ("trainingMode is not supported yet", ORT
+//   Web 1.30); it becomes ReduceMean / Sub / Mul / Add / Sqrt / Div with the same outputs: y, the batch mean and the
+//   biased batch variance (our graphs use momentum 0, see batchnorm-train.ts);
+// - Sum of several inputs (the gradient accumulations): no WebGPU kernel, so ORT would copy each to the CPU; it
+//   becomes a chain of Adds.
+// What still has no WebGPU kernel (Softplus and Sign of the loss, SpaceToDepth, Identity) is placed on the CPU (wasm)
+// by ONNX Runtime itself (README, "WebGPU in the browser").
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -21,19 +24,30 @@ export function hasTrainingBatchNorm(bytes: Uint8Array): boolean {
 }
 
 /**
- * Rewrites every train-mode BatchNormalization (4-D input, momentum 0) into elementwise ops and reductions that the
- * WebGPU provider runs; other models come back unchanged.
+ * Rewrites every train-mode BatchNormalization (4-D input, momentum 0) into elementwise ops and reductions, and every
+ * multi-input Sum into Adds, which the WebGPU provider runs; other models come back unchanged.
  */
 export function decomposeTrainingBatchNorm(bytes: Uint8Array): Uint8Array {
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph!;
   const nodes = graph.node ?? [];
-  if (!nodes.some((n) => n.opType === 'BatchNormalization' && intAttr(n, 'training_mode', 0) === 1)) return bytes;
+  if (!nodes.some((n) => (n.opType === 'BatchNormalization' && intAttr(n, 'training_mode', 0) === 1) || (n.opType === 'Sum' && (n.input?.length ?? 0) > 1))) return bytes;
   const axesName = 'webgpu_compat.axes_0_2_3';
   graph.initializer = [...(graph.initializer ?? []), onnx.TensorProto.create({ name: axesName, dims: [3], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0, 2, 3] })];
   const out: NodeProto[] = [];
   let k = 0;
   for (const n of nodes) {
+    if (n.opType === 'Sum' && (n.input?.length ?? 0) > 1) {
+      // no WebGPU kernel for Sum (ORT Web 1.30): a chain of Adds keeps the gradient accumulations on the GPU
+      const inputs = n.input as string[];
+      let acc = inputs[0]!;
+      inputs.slice(1).forEach((x, i) => {
+        const output = i === inputs.length - 2 ? n.output![0]! : `${n.name}.webgpu_sum${i}`;
+        out.push(onnx.NodeProto.create({ name: `${n.name}.webgpu_add${i}`, opType: 'Add', domain: '', input: [acc, x], output: [output] }));
+        acc = output;
+      });
+      continue;
+    }
     if (n.opType !== 'BatchNormalization' || intAttr(n, 'training_mode', 0) !== 1) {
       out.push(n);
       continue;

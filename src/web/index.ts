@@ -43,3 +43,24 @@ export { cutPlane, pastePlane, slicePlane, type SliceAxis } from '../data/volume
 export { intensityMap, quantize, type Intensity, type IntensityMap } from '../data/volume/intensity.ts';
 export { formatDims, voxelCount, type NiftiGrid, type Vec3, type Volume } from '../data/volume/volume.ts';
 export type { VolumeModelMeta } from '../data/volume/model-meta.ts';
+
+// training in the browser (a Web Worker is the place to call these; see web/src/train-worker.ts)
+export {
+  BROWSER_DEFAULTS,
+  browserConfig,
+  browserSource,
+  evaluateBrowserRun,
+  openBrowserRun,
+  resumeBrowserRun,
+  startBrowserRun,
+  WEB_TRAINING_OPTIMIZATION,
+  webLogits,
+  type BrowserRun,
+  type BrowserRunOptions,
+  type BrowserTrainSettings,
+} from './train/run.ts';
+export { BROWSER_IMAGE_EXTENSIONS, DatasetLayoutError, indexDataset, type BrowserDataset, type DatasetFile, type PairFiles } from './train/dataset.ts';
+export { checkBrowserDataset, type BrowserCheckReport } from './train/check.ts';
+export { decodePair, decodeRgba, ImageDecodeError } from './train/decode.ts';
+export { deleteRun, listRuns, loadDataset, readFileAt, runDirectory, saveDataset, writeFileAt } from './train/opfs-store.ts';
+export { decomposeTrainingBatchNorm } from '../runtime/webgpu-compat.ts';

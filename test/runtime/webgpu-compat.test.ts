@@ -11,7 +11,7 @@ import { decomposeTrainingBatchNorm, hasTrainingBatchNorm } from '../../src/runt
 
 const count = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
 
-describe('train-mode BatchNorm rewritten for WebGPU', () => {
+describe('train-mode BatchNorm and Sum rewritten for WebGPU', () => {
   it('leaves inference graphs alone, and gives a training step the same outputs', async () => {
     const model = createModel('mobileutr', { size: 32, seed: 2 });
     const inference = model.toOnnx();
@@ -27,6 +27,8 @@ describe('train-mode BatchNorm rewritten for WebGPU', () => {
     expect(trainMode).toBeGreaterThan(10);
     // the gradient graph's inference-mode BatchNorms (x̂ recomputed) stay
     expect(bn(rewritten)).toHaveLength(bn(graph.onnx).length - trainMode);
+    expect(decodeModel(graph.onnx).graph!.node!.some((n) => n.opType === 'Sum')).toBe(true);
+    expect(decodeModel(rewritten).graph!.node!.some((n) => n.opType === 'Sum')).toBe(false);
 
     const feeds: TensorMap = {
       [graph.image]: { data: new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i * 0.3)), dims: [2, 3, 32, 32] },

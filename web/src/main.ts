@@ -12,6 +12,7 @@ import {
   type RgbaImage,
   type WebRuntimeInfo,
 } from '../../src/web/index.ts';
+import { readFileAt, runDirectory } from '../../src/web/train/opfs-store.ts';
 import type { PageState } from './page-state.ts';
 import { isNiftiName, VolumeApp } from './volume-app.ts';
 
@@ -180,7 +181,21 @@ async function loadModel(bytes: Uint8Array, source: string): Promise<void> {
   }
 }
 
+/** ?run=<name>: the model of a run trained on the training page (train.html), read from this browser's OPFS. */
+async function loadRunModel(run: string): Promise<boolean> {
+  const dir = await runDirectory(run).catch(() => undefined);
+  const file = dir && (await readFileAt(dir, 'model.onnx'));
+  if (!file) {
+    setModelStatus(`No model of the training run "${run}" in this browser; loading the demo model instead.`, 'warn');
+    return false;
+  }
+  await loadModel(new Uint8Array(await file.arrayBuffer()), `${run} (trained in this browser)`);
+  return true;
+}
+
 async function loadDemoModel(): Promise<void> {
+  const run = params.get('run');
+  if (run && (await loadRunModel(run))) return;
   if (params.get('demo') === '0') {
     setModelStatus('Choose an .onnx model file.', 'warn');
     setState('idle');

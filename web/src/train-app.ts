@@ -2,6 +2,7 @@
 // progress and curves, pause / resume (also after a reload: the run lives in OPFS), evaluate the best epoch, download
 // its weights and ONNX model, or open it in the segmentation page.
 import type { DatasetFile } from '../../src/web/train/dataset.ts';
+import { runDirectory, writeFileAt } from '../../src/web/train/opfs-store.ts';
 import type { EpochRecord } from '../../src/train/curves.ts';
 import type { WebRuntimeInfo } from '../../src/runtime/web.ts';
 import { setOrtLogLevel, WebSession } from '../../src/runtime/web.ts';
@@ -273,7 +274,13 @@ async function download(name: 'best.safetensors' | 'model.onnx'): Promise<void> 
 ui.downloadWeights.addEventListener('click', () => void download('best.safetensors'));
 ui.downloadOnnx.addEventListener('click', () => void download('model.onnx'));
 ui.useModel.addEventListener('click', () => {
-  if (page.run) location.href = `./index.html?run=${encodeURIComponent(page.run)}`;
+  void (async () => {
+    if (!page.run) return;
+    // the segmentation page reads the run's model.onnx (best epoch) from OPFS: nothing leaves the browser
+    const dir = await runDirectory(page.run);
+    if (dir) await writeFileAt(dir, 'model.onnx', await page.file('model.onnx'));
+    location.href = `./index.html?run=${encodeURIComponent(page.run)}`;
+  })();
 });
 
 // --- curves ---
@@ -290,8 +297,13 @@ function drawCurves(): void {
   const steps = page.steps;
   const totalSteps = Math.max(1, ...steps.map((s) => s.step), ...page.epochs.map((e) => e.step));
   const x = (step: number) => pad.l + ((w - pad.l - pad.r) * step) / totalSteps;
-  const maxLoss = Math.max(1e-6, ...steps.map((s) => s.loss));
-  const yLoss = (v: number) => pad.t + (h - pad.t - pad.b) * (1 - v / maxLoss);
+  // the loss axis spans the losses seen (with a margin): a curve from 1.2 to 1.1 must not look flat
+  const losses = steps.map((s) => s.loss).filter(Number.isFinite);
+  const lo = losses.length ? Math.min(...losses) : 0;
+  const hi = losses.length ? Math.max(...losses) : 1;
+  const margin = Math.max((hi - lo) * 0.1, 1e-3);
+  const [minLoss, maxLoss] = [Math.max(0, lo - margin), hi + margin];
+  const yLoss = (v: number) => pad.t + (h - pad.t - pad.b) * (1 - (v - minLoss) / (maxLoss - minLoss));
   const yPct = (v: number) => pad.t + (h - pad.t - pad.b) * (1 - v / 100);
   const line = (points: [number, number][], colour: string) => {
     if (points.length === 0) return;
@@ -309,7 +321,7 @@ function drawCurves(): void {
   ctx.fillStyle = '#2ca02c';
   line(val.map((e) => [x(e.step), yPct(e.val_dice!)]), '#2ca02c');
   ctx.fillStyle = '#334155';
-  ctx.fillText(`loss (0–${maxLoss.toFixed(2)})`, pad.l + 6, pad.t + 14);
+  ctx.fillText(`train loss (${minLoss.toFixed(3)}–${maxLoss.toFixed(3)})`, pad.l + 6, pad.t + 14);
   ctx.fillStyle = '#1f77b4';
   ctx.fillText('val IoU %', w - pad.r - 150, pad.t + 14);
   ctx.fillStyle = '#2ca02c';
