@@ -3,6 +3,8 @@ import { volumeMetaFrom } from '../data/volume/model-meta.ts';
 import { UserError } from '../errors.ts';
 import { readSafetensorsFile } from '../io/safetensors.ts';
 import { buildServer, DEFAULT_WEIGHTS_WARNING, SERVER_DEFAULTS } from '../server/app.ts';
+import { ApiKeys, isLoopback, keyFileWarning } from '../server/auth.ts';
+import { readTlsFiles } from '../server/tls.ts';
 import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { addModelOptions, modelFromFlags, requireImageChannels, type ModelFlags } from './model-options.ts';
 import { action, intOption } from './run.ts';
@@ -20,6 +22,13 @@ interface ServeFlags extends ModelFlags, DeviceFlags {
   queue: number;
   maxBatch: number;
   logLevel: string;
+  apiKeys?: string;
+  /** false with --no-auth */
+  auth: boolean;
+  rateLimit?: number;
+  metricsOpen?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const portOption = (value: string): number => {
@@ -41,7 +50,7 @@ export function registerServe(program: Command): void {
     { weights: true },
   ))
     .option('-p, --port <n>', 'TCP port (0: any free port)', portOption, 8080)
-    .option('--host <address>', 'address to listen on; keep the loopback default unless a proxy or firewall fronts the service', '127.0.0.1')
+    .option('--host <address>', 'address to listen on; one other than loopback needs --api-keys (or --no-auth behind a proxy that authenticates)', '127.0.0.1')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per inference worker', intOption(1), SERVER_DEFAULTS.threads)
     .option('--max-upload-mb <mb>', 'largest upload (raw body or multipart file), 413 above', megabytes, SERVER_DEFAULTS.maxUploadBytes / 2 ** 20)
     .option('--max-pixels <n>', 'largest image (width x height), read from the header before decoding, 422 above', intOption(1), SERVER_DEFAULTS.maxPixels)
@@ -51,8 +60,24 @@ export function registerServe(program: Command): void {
     .option('--queue <n>', 'requests that may wait beyond concurrency x max-batch; more are refused with 503 + Retry-After', intOption(0), SERVER_DEFAULTS.queue)
     .option('--max-batch <n>', 'images run together in one batch at most', intOption(1), SERVER_DEFAULTS.maxBatch)
     .addOption(new Option('--log-level <level>', 'log level (JSON lines on stdout)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
+    .option('--api-keys <file>', 'require "Authorization: Bearer <key>" with one of the keys in this file (one per line, # comments); SIGHUP re-reads it')
+    .option('--no-auth', 'serve without API keys on a non-loopback --host (only behind a proxy that authenticates)')
+    .option('--rate-limit <n>', 'requests per minute per API key (per client address without keys), 429 + Retry-After beyond (default: no limit)', intOption(1))
+    .option('--metrics-open', 'GET /metrics without an API key (for a Prometheus scraper on a trusted network)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (and intermediates); needs --tls-key')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (unencrypted)')
     .action(
       action(async (flags: ServeFlags) => {
+        // security options first: a refused or broken setup stops before the model is built
+        if (flags.apiKeys && !flags.auth) throw new UserError('--api-keys and --no-auth contradict each other; give one of them');
+        if (!!flags.tlsCert !== !!flags.tlsKey)
+          throw new UserError(flags.tlsCert ? '--tls-cert needs --tls-key (the private key of the certificate)' : '--tls-key needs --tls-cert (the certificate of the key)');
+        if (!flags.apiKeys && flags.auth && !isLoopback(flags.host))
+          throw new UserError(
+            `refusing to listen on ${flags.host} without API keys: it is not a loopback address, so anyone who can reach the port could use the service; pass --api-keys FILE (one key per line), or --no-auth to serve without keys (behind a proxy that authenticates)`,
+          );
+        const apiKeys = flags.apiKeys ? await ApiKeys.fromFile(flags.apiKeys) : undefined;
+        const tls = flags.tlsCert ? await readTlsFiles(flags.tlsCert, flags.tlsKey!) : undefined;
         // first, on stderr (the log is not set up yet): a device that cannot run stops before the model is built
         const device = await deviceFromFlags(flags);
         const model = await modelFromFlags(flags);
@@ -72,8 +97,33 @@ export function registerServe(program: Command): void {
           maxPixels: flags.maxPixels,
           timeoutMs: flags.timeoutMs,
           logger: { level: flags.logLevel },
+          apiKeys,
+          metricsOpen: flags.metricsOpen,
+          rateLimitPerMinute: flags.rateLimit,
+          tls: tls && { cert: tls.cert, key: tls.key },
         });
         if (!flags.weights) app.log.warn(`WARNING: ${DEFAULT_WEIGHTS_WARNING}; pass --weights best.safetensors`);
+        // one line says who may use the service
+        const rate = flags.rateLimit ? `, at most ${flags.rateLimit} requests per minute per ${apiKeys ? 'key' : 'client address'}` : '';
+        if (apiKeys) {
+          app.log.info(
+            `auth: ${apiKeys.count} API key${apiKeys.count === 1 ? '' : 's'} from ${flags.apiKeys}${rate}; /healthz open, /metrics ${flags.metricsOpen ? 'open (--metrics-open)' : 'needs a key'}; SIGHUP re-reads the file`,
+          );
+          const warning = await keyFileWarning(flags.apiKeys!);
+          if (warning) app.log.warn(`WARNING: ${warning}`);
+          // rotation without a restart; a file that cannot be read keeps the keys loaded before
+          process.on('SIGHUP', () => {
+            apiKeys.reload().then(
+              (n) => app.log.info(`SIGHUP: ${n} API key${n === 1 ? '' : 's'} from ${flags.apiKeys}`),
+              (e: Error) => app.log.error(`SIGHUP: ${e.message}; keeping the ${apiKeys.count} API key${apiKeys.count === 1 ? '' : 's'} loaded before`),
+            );
+          });
+        } else if (!flags.auth) app.log.warn(`auth: OFF (--no-auth): anyone who can reach ${flags.host} can use the service${rate}`);
+        else app.log.info(`auth: none, loopback only (${flags.host}): requests need no key${rate}; pass --api-keys FILE to require keys (and to listen on another address)`);
+        if (tls) {
+          app.log.info(`tls: HTTPS with ${flags.tlsCert} (${tls.subject}), valid until ${tls.validTo.toISOString()}`);
+          for (const w of tls.warnings) app.log.warn(`WARNING: ${w}`);
+        } else app.log.info('tls: off, plain HTTP (--tls-cert and --tls-key serve HTTPS)');
         try {
           await app.listen({ host: flags.host, port: flags.port });
         } catch (e) {

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { availableParallelism } from 'node:os';
+import { Server as TlsServer } from 'node:tls';
 import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { encodePng, MAX_IMAGE_PIXELS } from '../data/image.ts';
 import type { VolumeModelMeta } from '../data/volume/model-meta.ts';
@@ -12,7 +15,10 @@ import type { SegmentationModel } from '../models/model.ts';
 import { masksFromLogits, prepareImage } from '../pipeline/stages.ts';
 import { checkVolumeModel } from '../pipeline/volume.ts';
 import { Batcher } from './batcher.ts';
+import { ApiKeys, keyLabel, REALM } from './auth.ts';
+import { decodeDicomUpload, looksLikeDicom, type DicomInfo } from './dicom.ts';
 import { HttpError } from './errors.ts';
+import { ServiceMetrics } from './metrics.ts';
 import { checkImageHeader, FIELD, RAW_CONTENT_TYPES, readUpload, tooLarge } from './upload.ts';
 import { WorkerPool, type BatchRunner } from './worker-pool.ts';
 import { checkVolumeHeader, looksLikeNifti, notAVolume, notAVolumeModel, VOLUME_CONTENT_TYPES, VOLUME_SOURCE, volumeJson } from './volume.ts';
@@ -54,8 +60,26 @@ export interface ServerOptions {
   imageConcurrency?: number;
   /** Runs the network in this thread with this runner instead of worker threads (tests); the server does not close it. */
   runner?: BatchRunner;
-  /** Fastify/pino logger options; off by default. */
+  /**
+   * Fastify/pino logger options; off by default. Lines are JSON with a request id (`reqId`); the Authorization
+   * header is redacted wherever it would appear, and no upload file name, pixel or DICOM tag is ever logged.
+   */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * API keys: with them every request except GET /healthz (and GET /metrics with `metricsOpen`) needs
+   * `Authorization: Bearer <key>`, else 401. Without them the service is open (the CLI allows that only on a
+   * loopback address, or with --no-auth).
+   */
+  apiKeys?: ApiKeys;
+  /** GET /metrics without a key (for a scraper on a trusted network). */
+  metricsOpen?: boolean;
+  /**
+   * Requests per minute per API key (per client address without keys), 429 + Retry-After beyond; GET /healthz and
+   * GET /metrics are not counted. Off when undefined or 0.
+   */
+  rateLimitPerMinute?: number;
+  /** HTTPS with this PEM certificate (chain) and key (see tls.ts readTlsFiles for the checks the CLI does first). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export const SERVER_DEFAULTS = {
@@ -70,7 +94,7 @@ export const SERVER_DEFAULTS = {
   timeoutMs: 30_000,
 } as const;
 
-type Optional = 'weightsSource' | 'runner' | 'logger' | 'volume' | 'device';
+type Optional = 'weightsSource' | 'runner' | 'logger' | 'volume' | 'device' | 'apiKeys' | 'metricsOpen' | 'rateLimitPerMinute' | 'tls';
 type Resolved = Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>;
 
 export const DEFAULT_WEIGHTS_WARNING = 'no weights file given: serving DEFAULT-INITIALISED (untrained, seed 0) weights; the masks are meaningless';
@@ -90,6 +114,7 @@ function resolve(o: ServerOptions): Resolved {
   int('volume workers', r.volumeWorkers, 1, 64);
   int('timeout-ms', r.timeoutMs, 1, 24 * 3600_000);
   int('image concurrency', r.imageConcurrency, 1, 1024);
+  if (r.rateLimitPerMinute !== undefined) int('rate-limit', r.rateLimitPerMinute, 0, 1_000_000);
   return r;
 }
 
@@ -148,17 +173,22 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   if (o.volume) checkVolumeModel(model.options, o.volume, o.weightsSource ?? 'the model', 1);
   const capacity = o.concurrency * o.maxBatch + o.queue;
 
+  const serverOptions = { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.timeoutMs / 4))), headersTimeout: Math.min(o.timeoutMs, 60_000) };
+  // (the instance is typed as the HTTP one: an HTTPS server has the same API)
   const app = Fastify({
-    logger: o.logger ?? false,
+    logger: redacted(o.logger),
+    // a random id per request, in every log line of the request (reqId) and in the X-Request-Id answer header
+    genReqId: () => randomUUID(),
     bodyLimit: o.maxUploadBytes,
     // time to receive a whole request (headers and body); a slow client cannot hold a slot longer than this
     requestTimeout: o.timeoutMs,
-    http: { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(o.timeoutMs / 4))), headersTimeout: Math.min(o.timeoutMs, 60_000) },
+    // (a TLS handshake gets at most 10 s, not Node's 120 s: a client that connects and stalls holds no more than that)
+    ...(o.tls ? { https: { ...serverOptions, cert: o.tls.cert, key: o.tls.key, handshakeTimeout: Math.min(o.timeoutMs, 10_000) } } : { http: serverOptions }),
     logController: new LogController({ disableRequestLogging: true }), // one line per response, below
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     clientErrorHandler: (err, socket) => clientError(err as NodeJS.ErrnoException, socket, o.timeoutMs),
-  });
+  } as FastifyServerOptions) as unknown as FastifyInstance;
   // idle or slow connections are cheap but not free: bound them too (Node closes connections beyond this at once)
   app.server.maxConnections = Math.max(256, 8 * capacity);
   closeQuietConnectionsOnClose(app);
@@ -173,6 +203,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
     runner = pool;
   }
+  // a WorkerPool given as the runner (tests) still shows its workers and restarts in /healthz and /metrics
+  const workers = pool ?? (runner instanceof WorkerPool ? runner : undefined);
+  const metrics = new ServiceMetrics(o.maxBatch, {
+    restarts: () => ({ inference: workers?.restarts ?? 0, ...(volumes ? { volume: volumes.restarts } : {}) }),
+    alive: () => ({ inference: workers ? workers.alive : o.concurrency, ...(volumes ? { volume: volumes.alive } : {}) }),
+    inFlight: () => inflight,
+    capacity,
+    ...(o.apiKeys ? { keys: () => ({ count: o.apiKeys!.count, reloads: o.apiKeys!.reloads }) } : {}),
+  });
+  runner = observed(runner, metrics);
   const batcher = new Batcher(runner, { concurrency: o.concurrency, maxBatch: o.maxBatch, inputLength: inChannels * size * size, outputLength: classes * size * size });
   const images = new Semaphore(o.imageConcurrency);
   const planeIn = inChannels * size * size;
@@ -182,7 +222,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ? await VolumeWorkers.create(
         o.volumeWorkers,
         async (batch, n, signal) => {
-          const parts = await Promise.all(Array.from({ length: n }, (_, i) => batcher.submit(batch.subarray(i * planeIn, (i + 1) * planeIn), signal)));
+          const parts = await Promise.all(Array.from({ length: n }, (_, i) => submit(batch.subarray(i * planeIn, (i + 1) * planeIn), signal)));
           const logits = new Float32Array(n * planeOut);
           parts.forEach((p, i) => logits.set(p.logits, i * planeOut));
           return logits;
@@ -193,6 +233,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         throw e;
       })
     : undefined;
+  /** One image (or volume slice) into the batcher; its wait for a batch goes to the metrics. */
+  const submit = async (input: Float32Array, signal: AbortSignal) => {
+    const r = await batcher.submit(input, signal);
+    metrics.queueWait.observe(r.queueMs / 1000);
+    return r;
+  };
   const states = new WeakMap<FastifyRequest, RequestState>();
   const counters: Counters = { ok: 0, busy: 0, timedOut: 0, clientErrors: 0, serverErrors: 0 };
   let inflight = 0;
@@ -209,6 +255,37 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     await volumes?.close();
     await batcher.idle();
     await pool?.close();
+  });
+
+  /** The key (its SHA-256, hex) each authenticated request came with. */
+  const keyIds = new WeakMap<FastifyRequest, string>();
+  const open = (request: FastifyRequest) => request.routeOptions.url === '/healthz' || (o.metricsOpen === true && request.routeOptions.url === '/metrics');
+  const limited = !!o.rateLimitPerMinute;
+  if (limited) {
+    await app.register(rateLimit, {
+      global: false, // applied in the hook below, after authentication, so that it counts per key
+      max: o.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => keyIds.get(request) ?? request.ip,
+      errorResponseBuilder: (_request, context) =>
+        new HttpError(429, `rate limit exceeded: at most ${context.max} requests per minute${o.apiKeys ? ' per API key' : ' per client'}; retry in ${context.after}`),
+    });
+  }
+  const limit = limited ? app.rateLimit() : undefined;
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (open(request)) return;
+    if (o.apiKeys) {
+      const check = o.apiKeys.check(request.headers.authorization);
+      if (!check.ok)
+        throw new HttpError(
+          401,
+          check.reason === 'missing' ? 'missing API key: send the header "Authorization: Bearer <key>"' : 'unknown API key',
+          { 'www-authenticate': check.reason === 'missing' ? `Bearer realm="${REALM}"` : `Bearer realm="${REALM}", error="invalid_token"` },
+        );
+      keyIds.set(request, check.id);
+    }
+    if (limit && request.routeOptions.url !== '/metrics') await limit.call(app, request, reply);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -244,16 +321,26 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    if (request.routeOptions.url !== '/v1/segment') return;
+    const route = request.routeOptions.url ?? 'unmatched';
     const s = reply.statusCode;
+    metrics.requests.inc({ route, method: request.method, status: String(s) });
+    metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+    if (route !== '/v1/segment') return;
     if (s < 400) counters.ok++;
     else if (s < 500) counters.clientErrors++;
     else if (s !== 503) counters.serverErrors++; // 503s are counted as rejected_busy or timed_out
-    request.log.info({ status: s, ms: round(reply.elapsedTime) }, `${request.method} ${request.url}`);
+    // the route, never the query string (a client could put anything there); the key's label, never the key
+    const key = keyIds.get(request);
+    request.log.info({ status: s, ms: round(reply.elapsedTime), ...(key ? { key: keyLabel(key) } : {}) }, `${request.method} ${route}`);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    void reply.type(metrics.contentType);
+    return metrics.text();
   });
 
   app.get('/healthz', async (_request, reply) => {
-    const alive = pool ? pool.alive : o.concurrency;
+    const alive = workers ? workers.alive : o.concurrency;
     const b = batcher.stats;
     const volumesAlive = volumes ? volumes.alive : 1;
     void reply.code(alive > 0 && volumesAlive > 0 ? 200 : 503);
@@ -263,7 +350,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       queue: { in_flight: inflight, waiting_for_model: b.waiting, running_batches: b.running, capacity },
       batches: { count: b.batches, images: b.images, max_size: b.maxBatchSize, avg_ms: round(b.avgBatchMs) },
       requests: { ok: counters.ok, rejected_busy: counters.busy, timed_out: counters.timedOut, client_errors: counters.clientErrors, server_errors: counters.serverErrors },
-      workers: { alive, configured: o.concurrency, restarts: pool?.restarts ?? 0 },
+      workers: { alive, configured: o.concurrency, restarts: workers?.restarts ?? 0 },
       ...(volumes ? { volumes: { ...volumes.stats, workers: volumes.alive, restarts: volumes.restarts } } : {}),
       memory: { rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) },
     };
@@ -373,9 +460,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     json: () => object;
   }
 
-  /** A NIfTI body goes to the volume path, anything else to the image path; each refuses the other model kind. */
+  /**
+   * A NIfTI body goes to the volume path, anything else (a DICOM image, read first) to the image path; each refuses
+   * the other model kind.
+   */
   async function segment(request: FastifyRequest, state: RequestState): Promise<Answer> {
     const bytes = await readUpload(request, o.maxUploadBytes);
+    if (looksLikeDicom(bytes)) {
+      if (volumes) throw notAVolume(bytes);
+      return segmentImage(bytes, state, true);
+    }
     if (looksLikeNifti(bytes)) {
       if (!volumes) throw notAVolumeModel();
       return segmentVolumeUpload(bytes, state, volumes);
@@ -412,17 +506,22 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     };
   }
 
-  async function segmentImage(bytes: Buffer, state: RequestState): Promise<Answer> {
+  async function segmentImage(bytes: Buffer, state: RequestState, dicom = false): Promise<Answer> {
     const signal = state.abort.signal;
     const t0 = performance.now();
-    await checkImageHeader(bytes, o.maxPixels);
+    if (!dicom) await checkImageHeader(bytes, o.maxPixels);
     signal.throwIfAborted();
-    const prepared = await images.run(() => {
+    let info: DicomInfo | undefined;
+    const prepared = await images.run(async () => {
       signal.throwIfAborted();
-      return prepareImage(bytes, model.options, 'uploaded image');
+      if (!dicom) return prepareImage(bytes, model.options, 'uploaded image');
+      // the DICOM's 8-bit image (its size was checked against maxPixels from the header) goes the PNG way
+      const d = await decodeDicomUpload(bytes, o.maxPixels);
+      info = d.info;
+      return prepareImage(d.png, model.options, 'uploaded DICOM');
     });
     const decodeMs = performance.now() - t0;
-    const r = await batcher.submit(prepared.input, signal);
+    const r = await submit(prepared.input, signal);
     const { width, height } = prepared;
     const png = await images.run(async () => {
       signal.throwIfAborted();
@@ -436,6 +535,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       timing,
       json: () => {
         const area = maskArea(png.mask, width, height);
+        const spacing = info?.pixel_spacing_mm;
         return {
           model: model.name,
           width,
@@ -444,6 +544,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           area_pixels: area.pixels,
           area_fraction: area.pixels / (width * height),
           bbox: area.bbox,
+          ...(info ? { area_mm2: spacing ? +(area.pixels * spacing[0] * spacing[1]).toPrecision(12) : null, pixel_spacing_mm: spacing ?? null, dicom: info } : {}),
           timing_ms: timing,
           batch_size: r.batchSize,
           ...(o.weightsSource === undefined ? { warning: DEFAULT_WEIGHTS_WARNING } : {}),
@@ -453,6 +554,28 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
 
   return app;
+}
+
+/** The runner, with each batch's size and run time going to the metrics. */
+function observed(inner: BatchRunner, metrics: ServiceMetrics): BatchRunner {
+  return {
+    async logits(batch, n) {
+      const t = performance.now();
+      const logits = await inner.logits(batch, n);
+      metrics.inference.observe((performance.now() - t) / 1000);
+      metrics.batchSize.observe(n);
+      return logits;
+    },
+  };
+}
+
+/** The logger options with the Authorization header redacted wherever a request's headers are logged. */
+function redacted(logger: ServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (!logger) return false;
+  const base = logger === true ? {} : logger;
+  // (@fastify/multipart logs all request headers at trace level, as busboyOptions.headers)
+  const paths = ['req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'req.headers.cookie', 'headers.cookie', '*.headers.cookie', 'busboyOptions.headers'];
+  return { ...base, redact: base.redact ?? { paths, censor: '[redacted]' } };
 }
 
 /** Errors below HTTP (slow or malformed requests): the same JSON shape as every other error, then close. */
@@ -480,10 +603,27 @@ function clientError(err: NodeJS.ErrnoException, socket: Duplex, timeoutMs: numb
 function closeQuietConnectionsOnClose(app: FastifyInstance): void {
   const requests = new Map<Socket, number>();
   let closing = false;
-  app.server.on('connection', (socket: Socket) => {
+  const tls = app.server instanceof TlsServer;
+  // over TLS the requests arrive on the TLS sockets, which 'secureConnection' gives (not the TCP ones under them)
+  app.server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     requests.set(socket, 0);
     socket.once('close', () => requests.delete(socket));
   });
+  // ...and a TCP connection still in (or not yet in) its TLS handshake would hold up the close until the handshake
+  // timeout: remember them until their TLS socket exists (its _parent; without it, this is not done)
+  const handshaking = new Set<Socket>();
+  let linked = true;
+  if (tls) {
+    app.server.on('connection', (raw: Socket) => {
+      handshaking.add(raw);
+      raw.once('close', () => handshaking.delete(raw));
+    });
+    app.server.on('secureConnection', (socket: Socket) => {
+      const parent = (socket as Socket & { _parent?: Socket })._parent;
+      if (parent) handshaking.delete(parent);
+      else linked = false;
+    });
+  }
   app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     requests.set(socket, (requests.get(socket) ?? 0) + 1);
@@ -496,6 +636,7 @@ function closeQuietConnectionsOnClose(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
     for (const [socket, n] of requests) if (n === 0) socket.destroySoon();
+    if (linked) for (const raw of handshaking) raw.destroy();
   });
 }
 

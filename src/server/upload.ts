@@ -5,8 +5,8 @@ import { HttpError } from './errors.ts';
 /** Image formats the service decodes; everything else (SVG, PDF, HEIF, ...) is refused before any decoder runs. */
 export const ACCEPTED_FORMATS = ['png', 'jpeg', 'webp', 'tiff'] as const;
 
-/** Raw-body content types (besides multipart/form-data). */
-export const RAW_CONTENT_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/tiff', 'application/octet-stream'] as const;
+/** Raw-body content types (besides multipart/form-data); `application/dicom` is one DICOM image (dicom.ts). */
+export const RAW_CONTENT_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/tiff', 'application/dicom', 'application/octet-stream'] as const;
 
 export const FIELD = 'image';
 
@@ -31,6 +31,9 @@ export async function readUpload(request: FastifyRequest, maxUploadBytes: number
         throw new HttpError(400, `multipart file is in the field "${part.fieldname}"; send the image in the field "${FIELD}" (a NIfTI volume: "${FIELD}" or "volume")`);
       }
       bytes = await part.toBuffer();
+      // toBuffer only throws when it sees the truncation while reading; when the limit falls on a chunk boundary
+      // the stream just ends at the limit, truncated, and the cut file would reach the decoder
+      if (part.file.truncated || bytes.length > maxUploadBytes) throw tooLarge(maxUploadBytes);
     } catch (e) {
       if (e instanceof HttpError) throw e;
       const err = e as Error & { code?: string; statusCode?: number };

@@ -89,18 +89,32 @@ export async function waitForHealth(url: string, ready: (h: { queue: { in_flight
   }
 }
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
+export const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
+
+export interface CliServer {
+  child: ChildProcess;
+  /** http://127.0.0.1:PORT, or https:// with --tls-cert */
+  url: string;
+  /** Everything it wrote so far (stdout and stderr). */
+  log: () => string;
+  exit: Promise<number | null>;
+}
 
 /** Starts `mobileutr serve` on 127.0.0.1, a free port; resolves once it logs where it listens. */
-export function serveCli(...args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function serveCli(...args: string[]): Promise<CliServer> {
+  return serveCliWith({}, ...args);
+}
+
+/** serveCli with the child's environment and working directory (args after the defaults, so they can override them). */
+export function serveCliWith(o: { env?: NodeJS.ProcessEnv; cwd?: string }, ...args: string[]): Promise<CliServer> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? process.env, cwd: o.cwd });
   let out = '';
   const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "listening" line in 60 s:\n${out}`)), 60_000);
     const onData = (d: Buffer) => {
       out += d.toString();
-      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      const m = /listening at (https?:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve({ child, url: m[1]!, log: () => out, exit });
@@ -110,4 +124,19 @@ export function serveCli(...args: string[]): Promise<{ child: ChildProcess; url:
     child.stderr!.on('data', onData);
     void exit.then((code) => reject(new Error(`exited with ${code} before listening:\n${out}`)));
   });
+}
+
+/** Waits until the server's log matches `pattern` (at most `ms`). */
+export async function waitForLog(s: Pick<CliServer, 'log'>, pattern: RegExp, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!pattern.test(s.log())) {
+    if (performance.now() > end) throw new Error(`no log line matching ${pattern} in ${ms} ms:\n${s.log()}`);
+    await sleep(20);
+  }
+}
+
+/** Stops a CLI server with SIGINT and waits for it to exit. */
+export async function stopCli(s: CliServer): Promise<number | null> {
+  if (s.child.exitCode === null) s.child.kill('SIGINT');
+  return s.exit;
 }
