@@ -5,10 +5,16 @@
 // (in-flight back to 0, /healthz ok, good requests answered, RSS within the limit). Exits 1 when a check fails.
 //
 //   npx tsx bench/soak.ts --seconds 20
+//   npx tsx bench/soak.ts --seconds 20 --api-key "$(openssl rand -hex 32)"   # authentication on
+//
+// With --api-key the server gets a key file holding that key (--api-keys), every request sends it
+// (Authorization: Bearer), and the mix adds requests without a key and with a wrong one (401 expected).
 //
 // `runSoak` is also used by test/reliability/service.test.ts with smaller numbers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request, Agent } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,6 +38,8 @@ export interface SoakOptions {
   /** Peak and after-run RSS of the server must stay below this. */
   rssLimitMb: number;
   seed: number;
+  /** Authentication on: the server accepts this key only, and every request (but the no-key/wrong-key kinds) sends it. */
+  apiKey?: string;
   /** Progress and the report on stdout. */
   log?: (line: string) => void;
 }
@@ -65,7 +73,9 @@ type Kind =
   | 'too-many-pixels'
   | 'slow-client'
   | 'stalled-client'
-  | 'aborted';
+  | 'aborted'
+  | 'no-key'
+  | 'wrong-key';
 
 /** Weight of each kind in the mix, and the statuses that are right for it (503 is right for any: load shedding). */
 const MIX: Record<Kind, { weight: number; expect: number[] }> = {
@@ -84,7 +94,11 @@ const MIX: Record<Kind, { weight: number; expect: number[] }> = {
   'slow-client': { weight: 5, expect: [200] },
   'stalled-client': { weight: 2, expect: [408] },
   aborted: { weight: 6, expect: [200] }, // 200 when the answer came before the client left
+  // only with --api-key
+  'no-key': { weight: 3, expect: [401] },
+  'wrong-key': { weight: 3, expect: [401] },
 };
+const AUTH_KINDS: readonly Kind[] = ['no-key', 'wrong-key'];
 
 export interface SoakResult {
   options: SoakOptions;
@@ -103,6 +117,10 @@ export interface SoakResult {
   healthz: { probes: number; failed: number; p50: number; p99: number; max: number };
   rssMb: { baseline: number; peak: number; sampledMax: number; after: number; limit: number };
   workerRestarts: number;
+  /** 5xx answers other than 503 (load shedding and timeouts). */
+  unexpected5xx: number;
+  /** Whether the server required the API key. */
+  auth: boolean;
   recovered: boolean;
   recoveryMs: number;
   failures: string[];
@@ -243,7 +261,9 @@ function multipart(body: Buffer, boundary = 'soak-boundary'): { head: Record<str
 
 async function send(kind: Kind, url: string, b: Bodies, pick: () => number, o: SoakOptions): Promise<Answer> {
   const limit = o.timeoutMs + 5000;
-  const raw = (body: Uint8Array | string, type = 'image/png') => httpRequest(url, 'POST', '/v1/segment', { 'content-type': type }, body, limit);
+  const key: Record<string, string> = o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {};
+  const keyLine = o.apiKey ? `Authorization: Bearer ${o.apiKey}\r\n` : '';
+  const raw = (body: Uint8Array | string, type = 'image/png') => httpRequest(url, 'POST', '/v1/segment', { 'content-type': type, ...key }, body, limit);
   const any = <T>(list: T[]) => list[Math.floor(pick() * list.length)]!;
   switch (kind) {
     case 'good-png':
@@ -252,8 +272,12 @@ async function send(kind: Kind, url: string, b: Bodies, pick: () => number, o: S
       return raw(any(b.jpeg), 'application/octet-stream');
     case 'good-multipart': {
       const m = multipart(any(b.png));
-      return httpRequest(url, 'POST', '/v1/segment', m.head, m.body, limit);
+      return httpRequest(url, 'POST', '/v1/segment', { ...m.head, ...key }, m.body, limit);
     }
+    case 'no-key':
+      return httpRequest(url, 'POST', '/v1/segment', { 'content-type': 'image/png' }, b.png[0]!, limit);
+    case 'wrong-key':
+      return httpRequest(url, 'POST', '/v1/segment', { 'content-type': 'image/png', authorization: `Bearer wrong-${o.apiKey ?? ''}` }, b.png[0]!, limit);
     case 'text':
       return raw('not an image, just text\n');
     case 'truncated':
@@ -285,19 +309,19 @@ async function send(kind: Kind, url: string, b: Bodies, pick: () => number, o: S
       // the body arrives in two halves 300 ms apart: slow but within the timeout
       const body = any(b.png);
       const half = Math.floor(body.length / 2);
-      const head = `POST /v1/segment HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: image/png\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+      const head = `POST /v1/segment HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: image/png\r\n${keyLine}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
       return rawRequest(url, head, body.subarray(0, half), body.subarray(half), { pauseMs: 300, timeoutMs: limit });
     }
     case 'stalled-client': {
       // announces a body it never finishes: the server must give up at its timeout (408) and free the slot
       const body = any(b.png);
-      const head = `POST /v1/segment HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: image/png\r\nContent-Length: ${body.length + 1000}\r\n\r\n`;
+      const head = `POST /v1/segment HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: image/png\r\n${keyLine}Content-Length: ${body.length + 1000}\r\n\r\n`;
       return rawRequest(url, head, body, undefined, { pauseMs: 0, timeoutMs: limit });
     }
     case 'aborted': {
       // goes away mid-upload or while its image waits for the model
       const body = any(b.png);
-      const head = `POST /v1/segment HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: image/png\r\nContent-Length: ${body.length}\r\n\r\n`;
+      const head = `POST /v1/segment HTTP/1.1\r\nHost: ${HOST}\r\nContent-Type: image/png\r\n${keyLine}Content-Length: ${body.length}\r\n\r\n`;
       const full = pick() < 0.5;
       return rawRequest(url, head, full ? body : body.subarray(0, 100), undefined, { pauseMs: 0, abortAfterMs: full ? 20 : 50, timeoutMs: limit });
     }
@@ -334,15 +358,23 @@ async function health(url: string, timeoutMs = 2000): Promise<{ ms: number; stat
 
 /** Starts `mobileutr serve` on 127.0.0.1 (a free port) and resolves once it listens. */
 async function startServer(o: SoakOptions): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null> }> {
+  let keyFile: string | undefined;
+  if (o.apiKey) {
+    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-soak-'));
+    keyFile = join(dir, 'keys.txt');
+    writeFileSync(keyFile, `# bench/soak.ts\n${o.apiKey}\n`, { mode: 0o600 });
+  }
   const args = [
     BIN,
     'serve',
     ...['--host', HOST, '--port', '0', '--size', String(o.size), '--concurrency', String(o.concurrency), '--max-batch', String(o.maxBatch)],
     ...['--queue', String(o.queue), '--timeout-ms', String(o.timeoutMs), '--max-upload-mb', String(o.maxUploadMb), '--max-pixels', String(o.maxPixels)],
     ...['--threads', '1', '--log-level', 'info'],
+    ...(keyFile ? ['--api-keys', keyFile] : []),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  if (keyFile) void exit.then(() => rmSync(join(keyFile, '..'), { recursive: true, force: true }));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not listen within 60 s:\n${out.slice(-2000)}`)), 60_000);
@@ -374,16 +406,17 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   const bodies = await makeBodies(o);
   const server = await startServer(o);
   const pid = server.child.pid!;
+  const keyHeader: Record<string, string> = o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {};
   const failures: string[] = [];
   try {
     // warm-up: each good image once
-    for (const png of bodies.png) await httpRequest(server.url, 'POST', '/v1/segment', { 'content-type': 'image/png' }, png, 30_000);
+    for (const png of bodies.png) await httpRequest(server.url, 'POST', '/v1/segment', { 'content-type': 'image/png', ...keyHeader }, png, 30_000);
     const baseline = procStatus(pid).rss;
     log(`server pid ${pid} at ${server.url}: capacity ${capacity} (concurrency ${o.concurrency} x max-batch ${o.maxBatch} + queue ${o.queue}), baseline RSS ${round(baseline)} MB`);
-    log(`load: ${clients} clients for ${o.seconds} s or ${o.maxRequests} requests, mix of ${Object.keys(MIX).length} kinds (seed ${o.seed})`);
+    const kinds = (Object.entries(MIX) as [Kind, (typeof MIX)[Kind]][]).filter(([k]) => o.apiKey || !AUTH_KINDS.includes(k));
+    log(`load: ${clients} clients for ${o.seconds} s or ${o.maxRequests} requests, mix of ${kinds.length} kinds (seed ${o.seed})${o.apiKey ? '; authentication on (--api-keys, one key)' : ''}`);
 
     const random = rng(o.seed);
-    const kinds = Object.entries(MIX) as [Kind, (typeof MIX)[Kind]][];
     const totalWeight = kinds.reduce((n, [, m]) => n + m.weight, 0);
     const pickKind = (): Kind => {
       let x = random() * totalWeight;
@@ -459,7 +492,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     if (!recovered) failures.push(`did not recover: /healthz ${JSON.stringify(last)}`);
     const recoveryMs = performance.now() - r0;
     for (const png of bodies.png) {
-      const a = await httpRequest(server.url, 'POST', '/v1/segment', { 'content-type': 'image/png' }, png, 30_000);
+      const a = await httpRequest(server.url, 'POST', '/v1/segment', { 'content-type': 'image/png', ...keyHeader }, png, 30_000);
       if (a.status !== '200') {
         recovered = false;
         failures.push(`good request after the load got ${a.status}`);
@@ -474,12 +507,14 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       for (const [status, count] of Object.entries(statuses)) {
         const expect = MIX[kind as Kind].expect;
         const fine = status === '503' || expect.includes(Number(status)) || (kind === 'aborted' && status === 'aborted');
-        // a client sending more than the limit may see its connection closed before it reads the 413
-        const raced = kind === 'oversized-upload' && status === 'reset';
+        // a client sending more than the limit may see its connection closed before it reads the 413 (or a 401)
+        const raced = (kind === 'oversized-upload' || AUTH_KINDS.includes(kind as Kind)) && status === 'reset';
         if (!fine && !raced) unexpected.push({ kind, status, count });
       }
     if (unexpected.length) failures.push(`unexpected answers: ${unexpected.map((u) => `${u.kind} ${u.status} x${u.count}`).join(', ')}`);
     if ((byStatus['500'] ?? 0) > 0) failures.push(`${byStatus['500']} internal errors (500)`);
+    const other5xx = Object.entries(byStatus).filter(([s]) => /^5\d\d$/.test(s) && s !== '500' && s !== '503');
+    if (other5xx.length) failures.push(`unexpected 5xx answers: ${other5xx.map(([s, n]) => `${s} x${n}`).join(', ')}`);
     if (!byStatus['503']) failures.push('no request was shed with 503: the load did not exceed the capacity');
     if (!byStatus['200']) failures.push('no request succeeded');
     if (probeFailed > 0) failures.push(`${probeFailed} /healthz probes failed during the load`);
@@ -505,6 +540,8 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       healthz: { probes: probes.length, failed: probeFailed, p50: round(pct(probes, 50)), p99: round(pct(probes, 99)), max: round(probes.at(-1) ?? 0) },
       rssMb: { baseline: round(baseline), peak: round(after.hwm), sampledMax, after: round(after.rss), limit: o.rssLimitMb },
       workerRestarts: final.body?.workers.restarts ?? -1,
+      unexpected5xx: Object.entries(byStatus).filter(([s]) => /^5\d\d$/.test(s) && s !== '503').reduce((n, [, c]) => n + c, 0),
+      auth: !!o.apiKey,
       recovered,
       recoveryMs: round(recoveryMs),
       failures,
@@ -533,6 +570,7 @@ export function formatSoak(r: SoakResult): string[] {
   lines.push(`/healthz under load: ${r.healthz.probes} probes, ${r.healthz.failed} failed, p50 ${r.healthz.p50} ms, p99 ${r.healthz.p99} ms, max ${r.healthz.max} ms`);
   lines.push(`server RSS: baseline ${r.rssMb.baseline} MB, peak ${r.rssMb.peak} MB (VmHWM; /healthz max ${r.rssMb.sampledMax} MB), after ${r.rssMb.after} MB, limit ${r.rssMb.limit} MB`);
   lines.push(`worker restarts: ${r.workerRestarts}`);
+  lines.push(`unexpected 5xx (other than 503): ${r.unexpected5xx}${r.auth ? `; authentication on: 401 to no-key ${r.byKind['no-key']?.['401'] ?? 0}, wrong-key ${r.byKind['wrong-key']?.['401'] ?? 0}` : ''}`);
   lines.push(`recovered: ${r.recovered ? 'yes' : 'NO'} (in-flight 0 and /healthz ok ${r.recoveryMs} ms after the load; good requests answered 200)`);
   lines.push(r.ok ? 'soak: PASS' : `soak: FAIL: ${r.failures.join('; ')}`);
   return lines;
@@ -559,6 +597,7 @@ async function main(): Promise<void> {
     .option('--max-pixels <n>', 'server pixel limit', num, SOAK_DEFAULTS.maxPixels)
     .option('--rss-limit-mb <n>', 'peak and after-run RSS must stay below', num, SOAK_DEFAULTS.rssLimitMb)
     .option('--seed <n>', 'seed of the request mix', num, SOAK_DEFAULTS.seed)
+    .option('--api-key <key>', 'authentication on: serve with --api-keys holding this key, send it with every request, and add no-key/wrong-key requests (401) to the mix')
     .option('--json', 'print the result as JSON too')
     .parse();
   const opts = cmd.opts<Partial<SoakOptions> & { json?: boolean }>();
