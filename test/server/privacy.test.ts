@@ -117,7 +117,6 @@ describe('nothing kept', () => {
     mkdirSync(cwd);
     const keys = join(root, 'keys.txt');
     writeFileSync(keys, `${KEY}\n`, { mode: 0o600 });
-    const s = await serveCliWith({ env: { ...process.env, TMPDIR: tmp, TMP: tmp, TEMP: tmp }, cwd }, '--size', '32', '--concurrency', '1', '--max-upload-mb', '2', '--api-keys', keys);
     const auth = { authorization: `Bearer ${KEY}` };
     const big = await noisePng(500, 400); // ~600 kB: streamed in many chunks
     expect(big.length).toBeGreaterThan(500_000);
@@ -134,6 +133,7 @@ describe('nothing kept', () => {
       ['multipart not an image', () => ({ method: 'POST', body: multipart(Buffer.from('text'), NAME), headers: auth }), 422],
       ['multipart, no key', () => ({ method: 'POST', body: multipart(big, NAME) }), 401],
     ];
+    const s = await serveCliWith({ env: { ...process.env, TMPDIR: tmp, TMP: tmp, TEMP: tmp }, cwd }, '--size', '32', '--concurrency', '1', '--max-upload-mb', '2', '--api-keys', keys);
     try {
       // warm-up: every kind once (loaders and caches settle before the check)
       for (const [name, init, status] of kinds) {

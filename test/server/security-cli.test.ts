@@ -121,7 +121,7 @@ describe('API key file and SIGHUP', () => {
 describe('HTTPS', () => {
   let cert: TestCert;
   beforeAll(() => {
-    cert = makeCert();
+    cert = makeCert('server', 2, dir);
   });
 
   it('--tls-cert/--tls-key serve HTTPS that a client trusting the test CA accepts; plain HTTP clients without it fail', async () => {
@@ -139,7 +139,7 @@ describe('HTTPS', () => {
       // without the CA the certificate is not trusted
       await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
       // another CA is not enough either
-      await expect(httpsRequest(s.url, makeCert('other').ca)).rejects.toThrow(/self.signed|certificate|verify/i);
+      await expect(httpsRequest(s.url, makeCert('other', 2, dir).ca)).rejects.toThrow(/self.signed|certificate|verify/i);
     } finally {
       expect(await stopCli(s)).toBe(0);
     }
