@@ -146,7 +146,11 @@ function adjointWeight(b: B, wt: Value, group: number, flip: boolean): Value {
   if (cog !== 1 || cig !== 1) {
     w = group === 1 ? op.Transpose(b, w, [1, 0, 2, 3]) : op.Reshape(b, op.Transpose(b, op.Reshape(b, w, [group, cog, cig!, kh!, kw!]), [0, 2, 1, 3, 4]), [cig! * group, cog, kh!, kw!]);
   }
-  if (flip && (kh! > 1 || kw! > 1)) w = op.Slice(b, w, [-1, -1], [-(2 ** 62), -(2 ** 62)], [2, 3], [-1, -1]);
+  // the flip as two Gathers of reversed indices, not a negative-step Slice: ORT Web's WebGPU Slice mis-reads the
+  // backwards end and returned a 2x2 kernel for a 3x3 one
+  const reversed = (n: number) => b.int64(Array.from({ length: n }, (_, i) => n - 1 - i));
+  if (flip && kh! > 1) w = op.Gather(b, w, reversed(kh!), 2);
+  if (flip && kw! > 1) w = op.Gather(b, w, reversed(kw!), 3);
   return w;
 }
 

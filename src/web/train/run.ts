@@ -13,6 +13,7 @@ import type { InferenceBackend, SessionOptions, TensorMap } from '../../runtime/
 import { WebSession, type WebRuntimeInfo, type WebSessionOptions } from '../../runtime/web.ts';
 import { indexDataset, type BrowserDataset, type DatasetFile } from './dataset.ts';
 import { decodePair } from './decode.ts';
+import { probeWebGpuTraining } from './webgpu-probe.ts';
 import { loadDataset, opfsStore, readText, runDirectory, saveDataset, writeFileAt } from './opfs-store.ts';
 
 /** What the page lets a user set; everything else is the paper's protocol (PAPER_DEFAULTS). */
@@ -206,6 +207,14 @@ class TrainingBackend implements InferenceBackend {
 
 async function runIn(name: string, dir: FileSystemDirectoryHandle, run: BrowserRun, resume: boolean, o: BrowserRunOptions): Promise<TrainRunResult> {
   let web = sessionOptions(o);
+  let probeReason: string | undefined;
+  if (web.backend !== 'wasm') {
+    const probe = await probeWebGpuTraining({ ...web, optimization: WEB_TRAINING_OPTIMIZATION });
+    if (!probe.ok) {
+      web = { ...web, backend: 'wasm' };
+      probeReason = probe.reason;
+    }
+  }
   let reported: string | undefined;
   let reportedInfo: WebRuntimeInfo | undefined;
   const report = (info: WebRuntimeInfo) => {
@@ -220,8 +229,8 @@ async function runIn(name: string, dir: FileSystemDirectoryHandle, run: BrowserR
   };
   const backend = async (bytes: Uint8Array, options: SessionOptions) => {
     const session = await TrainingBackend.create(bytes, { ...options, optimization: WEB_TRAINING_OPTIMIZATION, ...web }, fellBack);
-    reportedInfo = session.info;
-    report(session.info);
+    reportedInfo = probeReason && !session.info.fallbackReason ? { ...session.info, fallbackReason: probeReason } : session.info;
+    report(reportedInfo);
     return session;
   };
   return trainWith(
