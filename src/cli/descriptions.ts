@@ -11,7 +11,7 @@ export const COMMAND_DESCRIPTIONS = {
   predict:
     'write a mask PNG per image at its original size (and overlays, probability maps); with a volume model, a <case>.nii.gz label map per NIfTI file or DICOM series on its source grid',
   serve:
-    'HTTP segmentation service (POST /v1/segment, GET /healthz, GET /v1/model); stops cleanly on SIGINT/SIGTERM',
+    'HTTP(S) segmentation service (POST /v1/segment: images, one DICOM image, NIfTI volumes; GET /healthz, /v1/model, /metrics): API keys, TLS, rate limits; stops cleanly on SIGINT/SIGTERM',
   split:
     'write a seeded random train/val split of a dataset folder (train.txt, val.txt); a volume dataset is split by case',
   train:
