@@ -85,8 +85,14 @@ interface CompiledGraph {
   session: InferenceBackend;
 }
 
+/**
+ * onnxruntime-node, loaded only when a trainer is made without a backend (in Node). The specifier is a variable so
+ * that browser bundlers leave it alone: the browser trainer always passes its onnxruntime-web backend, and bundling
+ * onnxruntime-node's JS into a web app only adds an unused chunk and warnings about Node built-ins.
+ */
+const NODE_SESSION_MODULE = '../runtime/session.ts';
 const defaultBackend: BackendFactory = async (bytes, options) => {
-  const { NodeSession } = await import('../runtime/session.ts');
+  const { NodeSession } = (await import(/* @vite-ignore */ NODE_SESSION_MODULE)) as typeof import('../runtime/session.ts');
   return NodeSession.create(bytes, options);
 };
 
