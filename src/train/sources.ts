@@ -5,17 +5,16 @@
  */
 import { join } from 'node:path';
 import { scanDataset } from '../data/dataset.ts';
-import { modelTargets } from '../data/batcher.ts';
 import { BatchLoader } from '../data/loader.ts';
 import { makeSplit, readRunSplit, readSplitFile } from '../data/split.ts';
 import { SliceLoader, splitCases } from '../data/volume/loader.ts';
 import { classTable, volumeMetadata } from '../data/volume/model-meta.ts';
 import { scanVolumeDataset } from '../data/volume/dataset.ts';
 import { UserError } from '../errors.ts';
-import { evaluate } from '../eval/evaluate.ts';
 import type { TrainConfig } from './config.ts';
 import { validateVolumes } from './volume-validation.ts';
 
+import { pairSource } from './pair-source.ts';
 import type { TrainingSource } from './sources-types.ts';
 
 export type { TrainBatch, TrainingSource, ValidationScore } from './sources-types.ts';
@@ -39,25 +38,10 @@ export async function imageSource(config: TrainConfig, runDir: string, resume: b
   const maskClasses = ds.classes;
   if (config.classes !== (maskClasses === 1 ? 1 : maskClasses + 1))
     throw new UserError(`${config.data} has ${maskClasses} mask folder(s): the model needs ${maskClasses === 1 ? 1 : maskClasses + 1} output classes, got --classes ${config.classes}`);
-  const { size, inChannels, classes } = config;
+  const { size, inChannels } = config;
   // a config.json from before the option existed augmented after resizing
   const loader = new BatchLoader(ds, { size, inChannels, augmentAfterResize: (config.augmentAfterResize as boolean | undefined) ?? true });
-  return {
-    kind: 'images',
-    train,
-    val,
-    samplesPerEpoch: train.length,
-    async *batches(o) {
-      for await (const b of loader.batches(train, { batch: o.batch, rng: o.rng, augment: true, dropLast: o.dropLast, skip: o.skip }))
-        yield { ids: b.ids, images: b.images, targets: modelTargets(b, maskClasses, classes, size * size), n: b.n };
-    },
-    async validate(model, runner) {
-      const c0 = (await evaluate(model, runner, ds, val, undefined, loader)).summary.class0!;
-      return { iou: c0.iou!.mean, dice: c0.dice!.mean, f1: c0.f1!.mean };
-    },
-    weightsMetadata: {},
-    warnings: ds.problems.map((p) => `${p} (skipped)`),
-  };
+  return pairSource(loader, config, { maskClasses, train, val, weightsMetadata: {}, problems: ds.problems });
 }
 
 export async function volumeSource(config: TrainConfig, runDir: string, resume: boolean): Promise<TrainingSource> {

@@ -1,12 +1,13 @@
 // Training in the browser: the same loop as `mobileutr train` (run-core.ts trainWith: the paper's protocol, the
 // schedule, validation, best-by-IoU, exact resume) over picked files decoded by the browser, a run folder in OPFS and
 // onnxruntime-web (WebGPU where available, else wasm). Meant to run in a Web Worker.
-import { Batcher, modelTargets } from '../../data/batcher.ts';
+import { Batcher } from '../../data/batcher.ts';
 import { makeSplit } from '../../data/split-draw.ts';
 import { UserError } from '../../errors.ts';
 import { scoreSamples, type Evaluation } from '../../eval/score-samples.ts';
 import type { SegmentationModel } from '../../models/model.ts';
 import { PAPER_DEFAULTS, type TrainConfig } from '../../train/config.ts';
+import { pairSource } from '../../train/pair-source.ts';
 import { trainWith, type TrainRunOptions, type TrainRunResult } from '../../train/run-core.ts';
 import type { TrainingSource } from '../../train/sources-types.ts';
 import type { InferenceBackend, SessionOptions, TensorMap } from '../../runtime/types.ts';
@@ -73,24 +74,8 @@ export function browserSource(dataset: BrowserDataset, config: TrainConfig, trai
     inChannels: config.inChannels,
     augmentAfterResize: config.augmentAfterResize,
   });
-  const plane = config.size * config.size;
-  return {
-    kind: 'images',
-    train,
-    val,
-    samplesPerEpoch: train.length,
-    async *batches(o) {
-      for await (const b of batcher.batches(train, { batch: o.batch, rng: o.rng, augment: true, dropLast: o.dropLast, skip: o.skip }))
-        yield { ids: b.ids, images: b.images, targets: modelTargets(b, dataset.classes, config.classes, plane), n: b.n };
-    },
-    async validate(model, runner) {
-      const c0 = (await scoreSamples(model, runner, dataset.classes, val, (id) => batcher.sample(id))).summary.class0!;
-      return { iou: c0.iou!.mean, dice: c0.dice!.mean, f1: c0.f1!.mean };
-    },
-    weightsMetadata: { trained_in: 'browser' },
-    warnings: dataset.problems.map((p) => `${p} (skipped)`),
-    batcher,
-  };
+  const source = pairSource(batcher, config, { maskClasses: dataset.classes, train, val, weightsMetadata: { trained_in: 'browser' }, problems: dataset.problems });
+  return { ...source, batcher };
 }
 
 /** A Segmenter-like runner (logits of a normalised batch) on onnxruntime-web, with the model's current weights. */
