@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trainingStepFeeds } from '../../src/autodiff/step-feeds.ts';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
 import { parseSafetensors } from '../../src/io/safetensors-format.ts';
 import { loadModel } from '../../src/models/load.ts';
@@ -18,9 +19,9 @@ import { NodeSession } from '../../src/runtime/session.ts';
 import type { TensorMap } from '../../src/runtime/types.ts';
 import { Segmenter } from '../../src/pipeline/segmenter.ts';
 import { fixtureModel, itWithFixtures, readBundle, ZERO_GRAD_BIASES } from '../support/fixtures.ts';
-import { settleReluTies, trainingGraphWithReluNudges, zeroNudges } from '../support/relu-ties.ts';
+import { settleReluTies, trainingGraphWithReluNudges, zeroNudges } from '../support/nudges.ts';
 import { WEB_TRAINING_OPTIMIZATION } from '../../src/web/train/run.ts';
-import { WEBGPU_PROBE_TOLERANCE } from '../../src/web/train/webgpu-probe.ts';
+import { WEBGPU_PROBE_TOLERANCE, worstGradientError } from '../../src/web/train/webgpu-probe.ts';
 import type {} from '../../web/src/train-app.ts'; // window.mobileutrTrain
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -39,6 +40,8 @@ const f32 = (text: string) => {
   const bytes = Buffer.from(text, 'base64');
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 };
+/** Feeds as runOnnx takes them in the page: float32 data as base64. */
+const toPage = (feeds: TensorMap) => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: b64(t.data), dims: [...t.dims] }]));
 /** max |a - b| / max |b| (the fixtures' metric). */
 function relative(a: Float32Array, b: Float32Array): number {
   let diff = 0;
@@ -192,12 +195,7 @@ describe.skipIf(!hasChromium)(hasChromium ? 'training in the browser (headless C
     const model = fixtureModel(64);
     const batch = readBundle('mobileutr_seed0.train64').tensors;
     const { graph, nudges } = trainingGraphWithReluNudges(model, { batch: 2, optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }), gradOutputs: true });
-    const feeds: TensorMap = { [graph.image]: { data: batch.get('input')!.data, dims: batch.get('input')!.shape }, [graph.target]: { data: batch.get('target')!.data, dims: batch.get('target')!.shape } };
-    const count = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
-    for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
-    for (const st of graph.state) feeds[st.input] = { data: new Float32Array(count(st.shape)), dims: st.shape };
-    for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(count(r.shape)).fill(1), dims: r.shape };
-    feeds['optim.lr'] = { data: Float32Array.of(0.01), dims: [] };
+    const feeds = trainingStepFeeds(graph, model, { data: batch.get('input')!.data, dims: batch.get('input')!.shape }, { data: batch.get('target')!.data, dims: batch.get('target')!.shape });
     zeroNudges(nudges, feeds);
     const session = await NodeSession.create(graph.onnx, { threads: 2, memoryPattern: false });
     const moved = settleReluTies(nudges, await session.run(feeds), feeds);
@@ -206,9 +204,8 @@ describe.skipIf(!hasChromium)(hasChromium ? 'training in the browser (headless C
 
     const context = await browser.newContext();
     const page = await openTrainPage(context, url);
-    const webFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: b64(t.data), dims: [...t.dims] }]));
     const level = WEB_TRAINING_OPTIMIZATION; // what the page's trainer uses
-    const web = await page.evaluate(([m, f, l]) => window.mobileutrTrain.runOnnx(m, f, 'wasm', l), [b64(graph.onnx), webFeeds, level] as const);
+    const web = await page.evaluate(([m, f, l]) => window.mobileutrTrain.runOnnx(m, f, 'wasm', l), [b64(graph.onnx), toPage(feeds), level] as const);
     await context.close();
     // Relative error per tensor as ||a - b|| / ||b||: a max-pool near-tie routes one element's gradient to its
     // neighbour in one runtime and not the other (test/train/parity.test.ts works around them one by one), which the
@@ -263,15 +260,7 @@ describe.skipIf(!hasChromium)(hasChromium ? 'training in the browser (headless C
       expect(inferErr).toBeLessThan(1e-3);
 
       const graph = buildTrainingGraph(model, { batch: 2, optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }), gradOutputs: true });
-      const count = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
-      const feeds: Record<string, { data: string; dims: number[] }> = {
-        [graph.image]: { data: b64(x), dims: [2, 3, 32, 32] },
-        [graph.target]: { data: b64(new Float32Array(2 * 32 * 32).map((_, i) => (i % 7 < 3 ? 1 : 0))), dims: [2, 1, 32, 32] },
-        'optim.lr': { data: b64(Float32Array.of(0.01)), dims: [] },
-      };
-      for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: b64(model.weights.get(p.input)!), dims: [...p.shape] as number[] };
-      for (const st of graph.state) feeds[st.input] = { data: b64(new Float32Array(count(st.shape))), dims: [...st.shape] as number[] };
-      for (const r of graph.randomInputs) feeds[r.input] = { data: b64(new Float32Array(count(r.shape)).fill(1)), dims: [...r.shape] as number[] };
+      const feeds = toPage(trainingStepFeeds(graph, model, { data: x, dims: [2, 3, 32, 32] }, { data: new Float32Array(2 * 32 * 32).map((_, i) => (i % 7 < 3 ? 1 : 0)), dims: [2, 1, 32, 32] }));
       placements.length = 0;
       const step = await run(graph.onnx, feeds, 'webgpu').then(
         (r) => ({ ok: true as const, r }),
@@ -281,16 +270,8 @@ describe.skipIf(!hasChromium)(hasChromium ? 'training in the browser (headless C
       let trainsOnGpu = false;
       if (step.ok) {
         const cpuStep = await run(graph.onnx, feeds, 'wasm');
-        const l2 = (a: Float32Array, b: Float32Array) => {
-          let d = 0;
-          let n = 0;
-          for (let i = 0; i < b.length; i++) {
-            d += (a[i]! - b[i]!) ** 2;
-            n += b[i]! ** 2;
-          }
-          return n > 1e-20 ? Math.sqrt(d / n) : 0;
-        };
-        const gradErr = Math.max(...graph.params.map((p) => l2(f32(step.r.outputs[`grad.${p.input}`]!), f32(cpuStep.outputs[`grad.${p.input}`]!))));
+        // the measure the trainer's probe uses (src/web/train/webgpu-probe.ts)
+        const gradErr = worstGradientError(graph.params.map((p) => p.input), (n) => f32(step.r.outputs[`grad.${n}`]!), (n) => f32(cpuStep.outputs[`grad.${n}`]!));
         console.log(`WebGPU (SwiftShader) training step vs wasm: worst gradient ${gradErr.toExponential(2)} (2-norm relative)`);
         trainsOnGpu = gradErr <= WEBGPU_PROBE_TOLERANCE;
       } else {

@@ -1,15 +1,13 @@
 // The WebGPU rewrite of train-mode BatchNorm (src/runtime/webgpu-compat.ts) computes what the original op computes:
 // checked on onnxruntime-node's CPU provider with a whole MobileUtr training step (loss, every gradient, every update).
 import { describe, expect, it } from 'vitest';
+import { trainingStepFeeds } from '../../src/autodiff/step-feeds.ts';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
 import { decodeModel } from '../../src/ir/onnx.ts';
 import { createModel } from '../../src/models/model.ts';
 import { sgd } from '../../src/optim/optimizers.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
-import type { TensorMap } from '../../src/runtime/types.ts';
 import { decomposeTrainingBatchNorm, hasTrainingBatchNorm } from '../../src/runtime/webgpu-compat.ts';
-
-const count = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
 
 describe('train-mode BatchNorm and Sum rewritten for WebGPU', () => {
   it('leaves inference graphs alone, and gives a training step the same outputs', async () => {
@@ -30,14 +28,12 @@ describe('train-mode BatchNorm and Sum rewritten for WebGPU', () => {
     expect(decodeModel(graph.onnx).graph!.node!.some((n) => n.opType === 'Sum')).toBe(true);
     expect(decodeModel(rewritten).graph!.node!.some((n) => n.opType === 'Sum')).toBe(false);
 
-    const feeds: TensorMap = {
-      [graph.image]: { data: new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i * 0.3)), dims: [2, 3, 32, 32] },
-      [graph.target]: { data: new Float32Array(2 * 32 * 32).map((_, i) => (i % 5 < 2 ? 1 : 0)), dims: [2, 1, 32, 32] },
-      'optim.lr': { data: Float32Array.of(0.01), dims: [] },
-    };
-    for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
-    for (const st of graph.state) feeds[st.input] = { data: new Float32Array(count(st.shape)), dims: st.shape };
-    for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(count(r.shape)).fill(1), dims: r.shape };
+    const feeds = trainingStepFeeds(
+      graph,
+      model,
+      { data: new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i * 0.3)), dims: [2, 3, 32, 32] },
+      { data: new Float32Array(2 * 32 * 32).map((_, i) => (i % 5 < 2 ? 1 : 0)), dims: [2, 1, 32, 32] },
+    );
     const run = async (bytes: Uint8Array) => {
       const session = await NodeSession.create(bytes, { memoryPattern: false });
       try {

@@ -1,5 +1,6 @@
 // Training-graph parity with PyTorch: ../shared/fixtures/mobileutr_seed0.train64 (batch 2, 64x64, DropPath off).
 import { beforeAll, expect, it } from 'vitest';
+import { trainingStepFeeds } from '../../src/autodiff/step-feeds.ts';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.ts';
 import type { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Value } from '../../src/ir/types.ts';
@@ -7,7 +8,6 @@ import type { SegmentationModel } from '../../src/models/model.ts';
 import { sgd } from '../../src/optim/optimizers.ts';
 import * as op from '../../src/ops/index.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
-import type { TensorMap } from '../../src/runtime/types.ts';
 import { createTrainer } from '../../src/train/trainer.ts';
 import {
   asTensor,
@@ -23,32 +23,12 @@ import {
   type FixtureTensor,
   type TensorError,
 } from '../support/fixtures.ts';
+import { addInputNudges } from '../support/nudges.ts';
 
 const REL_TOL = 1e-4;
 const ABS_TOL = 1e-6;
 
 const size = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
-
-/**
- * Adds a fed tensor to every MaxPool input so a test can move the max of a window. The forward is unchanged
- * while it is zero. A near-tie (two window values within float32 noise, ~1e-6) can be ordered one way by
- * PyTorch and the other way by us; the gradient then goes to a different pixel, a genuine discontinuity.
- */
-function addMaxPoolNudges(b: GraphBuilder): Map<string, Value> {
-  const nudges = new Map<string, Value>();
-  for (const source of new Set(b.nodes.filter((n) => n.opType === 'MaxPool').map((n) => n.inputs[0]!))) {
-    const v = b.value(source);
-    const nudge = b.input(`nudge.${source}`, v.shape);
-    const moved = op.Add(b, v, nudge);
-    const addNode = b.nodes.pop()!;
-    b.nodes.splice(b.nodes.findIndex((n) => n.outputs.includes(source)) + 1, 0, addNode);
-    b.nodes.forEach((n, i) => {
-      if (n.opType === 'MaxPool' && n.inputs[0] === source) b.nodes[i] = { ...n, inputs: [moved.name] };
-    });
-    nudges.set(source, nudge);
-  }
-  return nudges;
-}
 
 /** Windows whose two largest values are within `rel` of each other (positive max), as [index of max, runner-up]. */
 function nearTies(x: Float32Array, shape: number[], rel = 1e-5): [number, number][] {
@@ -100,7 +80,10 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
       gradOutputs: true,
       instrument: (builder) => {
         b = builder;
-        nudges = addMaxPoolNudges(b);
+        // a fed tensor at every MaxPool input lets the test move the max of a window: a near-tie (two window
+        // values within float32 noise, ~1e-6) can be ordered one way by PyTorch and the other way by us, and the
+        // gradient then goes to a different pixel, a genuine discontinuity
+        nudges = addInputNudges(b, 'MaxPool');
         const extra = new Map<string, Value>([['logits', b.value(b.nodes.find((n) => n.name.startsWith('head.'))!.outputs[0]!)]]);
         for (const source of nudges.keys()) extra.set(`pool_input.${source}`, b.value(source));
         // the input of each train-mode BatchNorm
@@ -122,12 +105,8 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
     expect(b.nodes.filter((n) => n.opType === 'Erf' && !n.name.startsWith('grad.'))).toHaveLength(0);
     expect(b.nodes.filter((n) => n.opType === 'SoftmaxMatMul')).toHaveLength(6); // attention in all 6 LGL blocks
     const session = await NodeSession.create(graph.onnx, { threads: 2, memoryPattern: false });
-    const feeds: TensorMap = { [graph.image]: asTensor(fixture.get('input')!), [graph.target]: asTensor(fixture.get('target')!) };
-    for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
-    for (const st of graph.state) feeds[st.input] = { data: new Float32Array(size(st.shape)), dims: st.shape };
-    for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(size(r.shape)).fill(1), dims: r.shape };
+    const feeds = trainingStepFeeds(graph, model, asTensor(fixture.get('input')!), asTensor(fixture.get('target')!));
     for (const v of nudges.values()) feeds[v.name] = { data: new Float32Array(size(v.shape)), dims: v.shape as number[] };
-    feeds['optim.lr'] = { data: Float32Array.of(0.01), dims: [] };
     const out = await session.run(feeds);
 
     // loss and logits

@@ -2,10 +2,10 @@
 // the gradients compared. ORT Web 1.30 on Chromium's SwiftShader adapter gives gradients that differ from wasm's by
 // orders of magnitude while its inference agrees to 1e-7 (test/browser/train.test.ts), so the trainer uses WebGPU
 // only where this probe passes, and says why otherwise.
+import { trainingStepFeeds } from '../../autodiff/step-feeds.ts';
 import { buildTrainingGraph } from '../../autodiff/training-graph.ts';
 import { createModel } from '../../models/model.ts';
 import { sgd } from '../../optim/optimizers.ts';
-import type { TensorMap } from '../../runtime/types.ts';
 import { WebSession, type WebSessionOptions } from '../../runtime/web.ts';
 
 /** Gradients may differ by float noise and the odd ReLU near-tie (~1e-2 in the 2-norm); a broken kernel gives ≥ 1. */
@@ -19,19 +19,32 @@ export interface WebGpuProbe {
   reason: string;
 }
 
-const count = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
+/** The worst ||got - want|| / ||want|| over the named gradients; tensors whose `want` is ~0 (norm² ≤ 1e-20) are left out. */
+export function worstGradientError(names: readonly string[], got: (name: string) => Float32Array, want: (name: string) => Float32Array): number {
+  let worst = 0;
+  for (const name of names) {
+    const a = got(name);
+    const b = want(name);
+    let d = 0;
+    let n = 0;
+    for (let i = 0; i < b.length; i++) {
+      d += (a[i]! - b[i]!) ** 2;
+      n += b[i]! ** 2;
+    }
+    if (n > 1e-20) worst = Math.max(worst, Math.sqrt(d / n));
+  }
+  return worst;
+}
 
 export async function probeWebGpuTraining(o: WebSessionOptions & { optimization?: WebSessionOptions['optimization'] }): Promise<WebGpuProbe> {
   const model = createModel('mobileutr', { size: 32, seed: 7 });
   const graph = buildTrainingGraph(model, { batch: 2, optimizer: sgd({ momentum: 0.9, weightDecay: 1e-4 }), gradOutputs: true });
-  const feeds: TensorMap = {
-    [graph.image]: { data: new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i * 0.173)), dims: [2, 3, 32, 32] },
-    [graph.target]: { data: new Float32Array(2 * 32 * 32).map((_, i) => ((i * 7) % 11 < 4 ? 1 : 0)), dims: [2, 1, 32, 32] },
-    'optim.lr': { data: Float32Array.of(0.01), dims: [] },
-  };
-  for (const p of [...graph.params, ...graph.buffers]) feeds[p.input] = { data: model.weights.get(p.input)!, dims: p.shape };
-  for (const s of graph.state) feeds[s.input] = { data: new Float32Array(count(s.shape)), dims: s.shape };
-  for (const r of graph.randomInputs) feeds[r.input] = { data: new Float32Array(count(r.shape)).fill(1), dims: r.shape };
+  const feeds = trainingStepFeeds(
+    graph,
+    model,
+    { data: new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i * 0.173)), dims: [2, 3, 32, 32] },
+    { data: new Float32Array(2 * 32 * 32).map((_, i) => ((i * 7) % 11 < 4 ? 1 : 0)), dims: [2, 1, 32, 32] },
+  );
   const run = async (backend: 'webgpu' | 'wasm') => {
     const session = await WebSession.create(graph.onnx, { ...o, backend, memoryPattern: false });
     try {
@@ -48,18 +61,7 @@ export async function probeWebGpuTraining(o: WebSessionOptions & { optimization?
   }
   if (gpu.info.backend !== 'webgpu') return { ok: false, reason: gpu.info.fallbackReason ?? 'no WebGPU adapter' };
   const cpu = await run('wasm');
-  let error = 0;
-  for (const p of graph.params) {
-    const a = gpu.out[`grad.${p.input}`]!.data;
-    const b = cpu.out[`grad.${p.input}`]!.data;
-    let d = 0;
-    let n = 0;
-    for (let i = 0; i < b.length; i++) {
-      d += (a[i]! - b[i]!) ** 2;
-      n += b[i]! ** 2;
-    }
-    if (n > 1e-20) error = Math.max(error, Math.sqrt(d / n));
-  }
+  const error = worstGradientError(graph.params.map((p) => p.input), (n) => gpu.out[`grad.${n}`]!.data, (n) => cpu.out[`grad.${n}`]!.data);
   return error <= WEBGPU_PROBE_TOLERANCE
     ? { ok: true, error, reason: `WebGPU gradients match wasm's (${error.toExponential(1)})` }
     : { ok: false, error, reason: `WebGPU gives wrong gradients here (${error.toExponential(1)} relative to wasm on a probe step), so training runs on WebAssembly; inference may still use WebGPU` };

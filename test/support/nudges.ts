@@ -2,7 +2,7 @@
 // tensor's largest, not exactly 0) can fall on either side in two runtimes, and its gradient then flows or not: one
 // such pixel moves upstream gradients by ~1%. These helpers add a fed nudge to every ReLU input (zero: the graph is
 // unchanged), find the near-ties in a first run, and push them to 1e-3 of the largest |x| on their own side, so both
-// runtimes route them alike. The same idea as the max-pool nudges of test/train/parity.test.ts.
+// runtimes route them alike. test/train/parity.test.ts nudges max-pool inputs the same way (addInputNudges).
 import { buildTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from '../../src/autodiff/training-graph.ts';
 import type { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Value } from '../../src/ir/types.ts';
@@ -16,25 +16,34 @@ export interface NudgedGraph {
   nudges: Map<string, Value>;
 }
 
-export function trainingGraphWithReluNudges(model: SegmentationModel, o: Omit<TrainingGraphOptions, 'instrument'>): NudgedGraph {
+/**
+ * Adds a fed tensor (`nudge.<input>`) to the first input of every `opType` node, inserted right after the input is
+ * made: zero leaves the graph's values unchanged, a non-zero nudge moves a near-tie to one side. Returns input name
+ * -> nudge input.
+ */
+export function addInputNudges(b: GraphBuilder, opType: string): Map<string, Value> {
   const nudges = new Map<string, Value>();
+  for (const source of new Set(b.nodes.filter((n) => n.opType === opType).map((n) => n.inputs[0]!))) {
+    const v = b.value(source);
+    const nudge = b.input(`nudge.${source}`, v.shape);
+    const moved = op.Add(b, v, nudge);
+    const addNode = b.nodes.pop()!;
+    b.nodes.splice(b.nodes.findIndex((n) => n.outputs.includes(source)) + 1, 0, addNode);
+    b.nodes.forEach((n, i) => {
+      if (n.opType === opType && n.inputs[0] === source) b.nodes[i] = { ...n, inputs: [moved.name] };
+    });
+    nudges.set(source, nudge);
+  }
+  return nudges;
+}
+
+export function trainingGraphWithReluNudges(model: SegmentationModel, o: Omit<TrainingGraphOptions, 'instrument'>): NudgedGraph {
+  let nudges = new Map<string, Value>();
   const graph = buildTrainingGraph(model, {
     ...o,
     instrument: (b: GraphBuilder) => {
-      const extra = new Map<string, Value>();
-      for (const source of new Set(b.nodes.filter((n) => n.opType === 'Relu').map((n) => n.inputs[0]!))) {
-        const v = b.value(source);
-        const nudge = b.input(`nudge.${source}`, v.shape);
-        const moved = op.Add(b, v, nudge);
-        const addNode = b.nodes.pop()!;
-        b.nodes.splice(b.nodes.findIndex((n) => n.outputs.includes(source)) + 1, 0, addNode);
-        b.nodes.forEach((n, i) => {
-          if (n.opType === 'Relu' && n.inputs[0] === source) b.nodes[i] = { ...n, inputs: [moved.name] };
-        });
-        nudges.set(source, nudge);
-        extra.set(`relu_input.${source}`, v);
-      }
-      return extra;
+      nudges = addInputNudges(b, 'Relu');
+      return new Map([...nudges.keys()].map((source) => [`relu_input.${source}`, b.value(source)]));
     },
   });
   return { graph, nudges };
