@@ -52,13 +52,20 @@ function runOptions(m: { backend: BrowserRunOptions['backend']; wasmPaths: strin
   };
 }
 
-async function overlays(name: string, backend: BrowserRunOptions['backend'], wasmPaths: string) {
-  const run = await openBrowserRun(name);
+/** The run's network with its best epoch's weights (best.safetensors in OPFS). */
+async function bestModel(run: Awaited<ReturnType<typeof openBrowserRun>>) {
   const best = await readFileAt(run.dir, 'best.safetensors');
   if (!best) throw new Error('no best.safetensors yet: train at least one epoch');
   const { config } = run;
   const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
   loadStateDict(model, parseSafetensors(new Uint8Array(await best.arrayBuffer()), 'best.safetensors'), 'best.safetensors');
+  return model;
+}
+
+async function overlays(name: string, backend: BrowserRunOptions['backend'], wasmPaths: string) {
+  const run = await openBrowserRun(name);
+  const { config } = run;
+  const model = await bestModel(run);
   const evaluation = await evaluateBrowserRun(run, model, { backend, wasmPaths });
   const c0 = evaluation.perImage.filter((r) => r.cls === 0).sort((a, b) => a.scores.iou - b.scores.iou);
   const picks = [...c0.slice(0, 3), ...c0.slice(-3).reverse()];
@@ -151,12 +158,7 @@ async function handle(m: ToWorker): Promise<void> {
     case 'file': {
       const run = await openBrowserRun(m.name);
       if (m.file === 'model.onnx') {
-        const best = await readFileAt(run.dir, 'best.safetensors');
-        if (!best) throw new Error('no best.safetensors yet: train at least one epoch');
-        const { config } = run;
-        const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
-        loadStateDict(model, parseSafetensors(new Uint8Array(await best.arrayBuffer()), 'best.safetensors'), 'best.safetensors');
-        const bytes = model.toOnnx({ metadata: { trained_in: 'browser' } });
+        const bytes = (await bestModel(run)).toOnnx({ metadata: { trained_in: 'browser' } });
         post({ type: 'file', file: m.file, bytes }, [bytes.buffer]);
         return;
       }
