@@ -270,6 +270,14 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     return [op.Concat(c.b, parts, axis), null];
   }],
   ['Slice', (c) => [sliceGrad(c)]],
+  // constant-mode Pad with pads >= 0: dy cropped back to the input (the padding constant gets no gradient)
+  ['Pad', (c) => {
+    const shape = fixedShape(x(c, 0));
+    const pads = constInts(c, 1);
+    if (stringAttr(c.node, 'mode', 'constant') !== 'constant' || pads.some((p) => p < 0) || c.inputs[3]) throw new Error('Pad gradient supports constant mode with pads >= 0 on all axes');
+    const axes = shape.map((_, i) => i).filter((i) => pads[i] !== 0 || pads[i + shape.length] !== 0);
+    return [axes.length ? op.Slice(c.b, dy(c), axes.map((i) => pads[i]!), axes.map((i) => pads[i]! + shape[i]!), axes) : dy(c), null, null];
+  }],
   ['MatMul', (c) => {
     const [a, bm] = [x(c, 0), x(c, 1)];
     if (a.shape.length < 2 || bm.shape.length < 2) throw new Error('MatMul gradient needs operands of rank >= 2');

@@ -295,7 +295,7 @@ export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, Shape
       const x = input(ctx, 0);
       const pads = constInts(ctx, 1);
       const r = x.shape.length;
-      return [{ shape: x.shape.map((d, i) => fixed(d) + pads[i]! + pads[i + r]!), dtype: x.dtype }];
+      return [{ shape: x.shape.map((d, i) => (pads[i] === 0 && pads[i + r] === 0 ? d : fixed(d) + pads[i]! + pads[i + r]!)), dtype: x.dtype }];
     },
   ],
   [

@@ -69,6 +69,8 @@ export class SegmentationModel {
   constructor(name: string, options: ModelOptions = {}) {
     this.definition = modelDefinition(name);
     this.options = resolveOptions(options);
+    const multiple = this.definition.sizeMultiple ?? 16;
+    if (this.options.size % multiple !== 0) throw new UserError(`${name} needs a size that is a multiple of ${multiple}, got ${this.options.size}`);
     this.graph = this.buildGraph({});
     this.weights = new Map([...this.graph.builder.params].map(([k, p]) => [k, p.data]));
   }

@@ -1,14 +1,18 @@
 import type { GraphBuilder } from '../ir/builder.ts';
 import type { Value } from '../ir/types.ts';
+import { cmunext } from './cmunext/model.ts';
 import { MOBILEUTR, MOBILEUTR_L } from './mobileutr/config.ts';
 import { mobileUtr } from './mobileutr/model.ts';
 import { uNet } from './unet/model.ts';
+import { unext } from './unext/model.ts';
 
 /** A segmentation architecture: builds logits [N, classes, H, W] from an input [N, C, H, W]. */
 export interface ModelDefinition {
   name: string;
   description: string;
   build(b: GraphBuilder, input: Value, classes: number): Value;
+  /** The input size must be a multiple of this (default 16). */
+  sizeMultiple?: number;
 }
 
 /** Every model the toolkit knows, by CLI name. */
@@ -28,6 +32,17 @@ export const MODELS: ReadonlyMap<string, ModelDefinition> = new Map(
       name: 'unet',
       description: 'U-Net baseline (64-1024 channels)',
       build: (b: GraphBuilder, x: Value, classes: number) => uNet(b, x, classes),
+    },
+    {
+      name: 'unext',
+      description: 'UNeXt baseline (Valanarasu & Patel 2022: conv 16-32-128, shifted-MLP tokens 160-256)',
+      build: (b: GraphBuilder, x: Value, classes: number) => unext(b, x, classes),
+      sizeMultiple: 32,
+    },
+    {
+      name: 'cmunext',
+      description: 'CMUNeXt baseline (Tang et al. 2024: dims 16-32-128-160-256, large-kernel depthwise blocks)',
+      build: (b: GraphBuilder, x: Value, classes: number) => cmunext(b, x, classes),
     },
   ].map((m) => [m.name, m]),
 );

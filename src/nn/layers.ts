@@ -2,7 +2,7 @@
 import type { GraphBuilder } from '../ir/builder.ts';
 import type { Value } from '../ir/types.ts';
 import * as op from '../ops/index.ts';
-import { ones, uniformFanIn, zeros } from './init.ts';
+import { ones, uniformFanIn, zeros, type Init } from './init.ts';
 import { batchNormTrain } from './batchnorm-train.ts';
 
 type B = GraphBuilder;
@@ -13,6 +13,8 @@ export interface Conv2dOptions {
   padding?: number;
   groups?: number;
   bias?: boolean;
+  /** Initialisers other than PyTorch's default (e.g. UNeXt's `_init_weights`). */
+  init?: { weight?: Init; bias?: Init };
 }
 
 /** nn.Conv2d: weight [out, in/groups, k, k], bias [out]. */
@@ -23,8 +25,8 @@ export function conv2d(b: B, name: string | number, x: Value, outChannels: numbe
   const pad = o.padding ?? Math.floor(k / 2);
   const fanIn = (inChannels / groups) * k * k;
   return b.scope(name, () => {
-    const w = b.parameter('weight', [outChannels, inChannels / groups, k, k], uniformFanIn(fanIn));
-    const bias = o.bias === false ? null : b.parameter('bias', [outChannels], uniformFanIn(fanIn));
+    const w = b.parameter('weight', [outChannels, inChannels / groups, k, k], o.init?.weight ?? uniformFanIn(fanIn));
+    const bias = o.bias === false ? null : b.parameter('bias', [outChannels], o.init?.bias ?? uniformFanIn(fanIn));
     return op.Conv(b, x, w, bias, { strides: [o.stride ?? 1, o.stride ?? 1], pads: [pad, pad, pad, pad], group: groups });
   });
 }
@@ -56,11 +58,11 @@ export function batchNorm2d(b: B, name: string | number, x: Value, eps = 1e-5, m
 }
 
 /** nn.Linear on 2-D rows [rows, in] (tokens are kept as rows so Gemm applies). */
-export function linear(b: B, name: string, x: Value, outFeatures: number): Value {
+export function linear(b: B, name: string, x: Value, outFeatures: number, init: { weight?: Init; bias?: Init } = {}): Value {
   const inFeatures = x.shape[1] as number;
   return b.scope(name, () => {
-    const w = b.parameter('weight', [outFeatures, inFeatures], uniformFanIn(inFeatures));
-    const bias = b.parameter('bias', [outFeatures], uniformFanIn(inFeatures));
+    const w = b.parameter('weight', [outFeatures, inFeatures], init.weight ?? uniformFanIn(inFeatures));
+    const bias = b.parameter('bias', [outFeatures], init.bias ?? uniformFanIn(inFeatures));
     return op.Gemm(b, x, w, bias, { transB: true });
   });
 }
@@ -87,6 +89,9 @@ export const maxPool2 = (b: B, x: Value) => op.MaxPool(b, x, [2, 2], [2, 2]);
 
 /** nn.UpsamplingBilinear2d(scale_factor=2): bilinear with align_corners=True. */
 export const upsampleBilinear2 = (b: B, x: Value) => op.ResizeLinear(b, x, [1, 1, 2, 2], true);
+
+/** nn.Upsample(scale_factor=2, mode='bilinear') or F.interpolate(scale_factor=2, mode='bilinear'): align_corners=False. */
+export const upsampleBilinearHalfPixel2 = (b: B, x: Value) => op.ResizeLinear(b, x, [1, 1, 2, 2], false);
 
 /** nn.Upsample(scale_factor=2) (nearest). */
 export const upsampleNearest2 = (b: B, x: Value) => op.ResizeNearest(b, x, [1, 1, 2, 2]);

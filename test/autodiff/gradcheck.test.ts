@@ -10,6 +10,7 @@ import { attr, numel, type Value } from '../../src/ir/types.ts';
 import { batchNormTrain } from '../../src/nn/batchnorm-train.ts';
 import { gelu } from '../../src/nn/layers.ts';
 import { bceDiceLoss, diceCeLoss, transunetLoss } from '../../src/nn/losses.ts';
+import { shift } from '../../src/models/unext/shift.ts';
 import * as op from '../../src/ops/index.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -67,6 +68,7 @@ const CASES: Case[] = [
   { name: 'Split with one output unused', inputs: { a: { shape: [2, 6] } }, build: (b, v) => op.Split(b, v.a!, [2, 3, 1], 1)[1]! },
   { name: 'Slice step 2 (strided sampler)', inputs: { x: { shape: [2, 3, 6, 7] } }, build: (b, v) => op.Slice(b, v.x!, [0, 1], [6, 7], [2, 3], [2, 2]) },
   { name: 'Slice ranges, negative step', inputs: { x: { shape: [3, 8] } }, build: (b, v) => op.Mul(b, op.Slice(b, v.x!, [1, -2], [3, 0], [0, 1], [1, -3]), op.Slice(b, v.x!, [0, 6], [2, 8], [0, 1])) },
+  { name: 'Pad with zeros, asymmetric', inputs: { x: { shape: [2, 3, 4, 5] } }, build: (b, v) => op.Pad(b, v.x!, [0, 0, 2, 1, 0, 0, 1, 0]) },
   { name: 'Reshape + Transpose', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.Transpose(b, op.Reshape(b, v.x!, [2, 12, 1]), [2, 0, 1]) },
   { name: 'Expand', inputs: { x: { shape: [2, 1, 3] } }, build: (b, v) => op.Expand(b, v.x!, [4, 2, 5, 3]) },
   { name: 'Gemm transB', inputs: { a: { shape: [5, 4] }, w: { shape: [3, 4] }, c: { shape: [3] } }, build: (b, v) => op.Gemm(b, v.a!, v.w!, v.c!, { transB: true }) },
@@ -98,6 +100,7 @@ const CASES: Case[] = [
   { name: 'ReduceSum no keepdims', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.ReduceSum(b, v.x!, [1], false) },
   { name: 'ReduceSumSquare', inputs: { x: { shape: [2, 3, 4] } }, build: (b, v) => op.ReduceSumSquare(b, v.x!, [0, 2]) },
   // compositions used by the models and losses
+  { name: 'UNeXt shift along H, 7 channels in chunks 2-2-2-1', inputs: { x: { shape: [2, 7, 5, 4] } }, build: (b, v) => shift(b, v.x!, 2) },
   { name: 'GELU (erf form), op by op', inputs: { x: { shape: [3, 6], lo: -3, hi: 3 } }, build: (b, v) => gelu(b, v.x!) },
   { name: 'GELU composite (fused, lowered for ORT)', inputs: { x: { shape: [2, 3, 2, 3], lo: -4, hi: 4 } }, build: (b, v) => gelu(b, v.x!), prepare: (b) => expect(fuseGelu(b)).toBe(1) },
   { name: 'GELU composite on rows', inputs: { x: { shape: [5, 6], lo: -4, hi: 4 } }, build: (b, v) => op.Relu(b, gelu(b, v.x!)), prepare: (b) => expect(fuseGelu(b)).toBe(1) },

@@ -53,12 +53,12 @@ export function readBundle(name: string): { tensors: Map<string, FixtureTensor>;
 }
 
 /**
- * MobileUtr at `size` with the fixture weights (`mobileutr_seed0.weights`: every parameter and buffer under its
- * state_dict key, which is our weight name).
+ * MobileUtr (or the baseline `name`: 'unext', 'cmunext') at `size` with the fixture weights (`<name>_seed0.weights`:
+ * every parameter and buffer under its state_dict key, which is our weight name).
  */
-export function fixtureModel(size: number): SegmentationModel {
-  const model = createModel('mobileutr', { size });
-  for (const [name, t] of readBundle('mobileutr_seed0.weights').tensors) if (model.weights.has(name)) model.weights.set(name, t.data);
+export function fixtureModel(size: number, name = 'mobileutr'): SegmentationModel {
+  const model = createModel(name, { size });
+  for (const [key, t] of readBundle(`${name}_seed0.weights`).tensors) if (model.weights.has(key)) model.weights.set(key, t.data);
   return model;
 }
 
