@@ -19,6 +19,8 @@ import { loadDataset, opfsStore, readText, runDirectory, saveDataset, writeFileA
 
 /** What the page lets a user set; everything else is the paper's protocol (PAPER_DEFAULTS). */
 export interface BrowserTrainSettings {
+  /** Architecture, a name of src/models/registry.ts (default 'mobileutr'). */
+  model?: string;
   /** Square input size, a multiple of 16 (default 128: a laptop's choice). */
   size?: number;
   epochs?: number;
@@ -53,6 +55,7 @@ export interface BrowserRunOptions extends Omit<TrainRunOptions, 'resume'> {
 export function browserConfig(dataset: BrowserDataset, settings: BrowserTrainSettings): TrainConfig {
   return {
     ...PAPER_DEFAULTS,
+    model: settings.model ?? PAPER_DEFAULTS.model,
     size: settings.size ?? BROWSER_DEFAULTS.size,
     epochs: settings.epochs ?? BROWSER_DEFAULTS.epochs,
     batch: settings.batch ?? BROWSER_DEFAULTS.batch,
