@@ -2,6 +2,8 @@
 export const COMMAND_DESCRIPTIONS = {
   check:
     'check a dataset folder in one pass: layout, pairing, every image and mask decoded, sizes, mask values, duplicates, split files; for volumes (nnU-Net or images/<case>.nii.gz + labels/) grids, label values, empty labels, anisotropy; exits 1 when there are errors',
+  compare:
+    'the paper-style comparison: train models x datasets x splits with one schedule (resumable), then a table of params, MACs, CPU/browser latency, IoU and F1 (mean ± std) as markdown, CSV, HTML, with an IoU-vs-params bubble plot',
   eval:
     'score a model on a dataset: per-image metrics, summary, HTML report with overlays',
   export:

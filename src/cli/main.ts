@@ -15,6 +15,7 @@ const LOADERS: Record<CommandName, () => Promise<Register>> = {
   check: async () => (await import('./check.ts')).registerCheck,
   train: async () => (await import('./train.ts')).registerTrain,
   eval: async () => (await import('./eval.ts')).registerEval,
+  compare: async () => (await import('./compare.ts')).registerCompare,
   predict: async () => (await import('./predict.ts')).registerPredict,
   serve: async () => (await import('./serve.ts')).registerServe,
 };
