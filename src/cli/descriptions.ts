@@ -12,12 +12,16 @@ export const COMMAND_DESCRIPTIONS = {
     'print the layer table, parameter count and multiply-accumulates',
   predict:
     'write a mask PNG per image at its original size (and overlays, probability maps); with a volume model, a <case>.nii.gz label map per NIfTI file or DICOM series on its source grid',
+  queue:
+    'batch segmentation as a job queue on Redis (BullMQ): submit one job per image or volume (deterministic ids: no duplicates), status with throughput and ETA, retry-failed, drain',
   serve:
     'HTTP(S) segmentation service (POST /v1/segment: images, one DICOM image, NIfTI volumes; GET /healthz, /v1/model, /metrics): API keys, TLS, rate limits; stops cleanly on SIGINT/SIGTERM',
   split:
     'write a seeded random train/val split of a dataset folder (train.txt, val.txt); a volume dataset is split by case',
   train:
     'train a model with the paper protocol (SGD + poly, BCE + Dice, 300 epochs); without --data, a short demo on the bundled sample',
+  worker:
+    'take jobs from the queue on Redis and write what predict writes for each, atomically; run any number, on any machines; SIGTERM finishes the job in progress',
 } as const;
 
 export type CommandName = keyof typeof COMMAND_DESCRIPTIONS;

@@ -18,6 +18,8 @@ const LOADERS: Record<CommandName, () => Promise<Register>> = {
   compare: async () => (await import('./compare.ts')).registerCompare,
   predict: async () => (await import('./predict.ts')).registerPredict,
   serve: async () => (await import('./serve.ts')).registerServe,
+  queue: async () => (await import('./queue.ts')).registerQueue,
+  worker: async () => (await import('./worker.ts')).registerWorker,
 };
 
 const isCommand = (name: string | undefined): name is CommandName => name !== undefined && Object.hasOwn(LOADERS, name);
