@@ -1,21 +1,25 @@
 // Soak test of the HTTP service: starts `mobileutr serve` as a child process on 127.0.0.1 and drives it above its
 // capacity (more clients than concurrency x max-batch + queue) with a mix of good, bad, oversized, slow and aborted
-// requests, for a bounded time and request count. Prints requests served, answers by status and by kind, latency
-// percentiles, /healthz latency under load, the server's peak RSS (VmHWM from /proc), and whether it recovered
-// (in-flight back to 0, /healthz ok, good requests answered, RSS within the limit). Exits 1 when a check fails.
+// requests, for a bounded time and request count. Prints requests served, answers by status and by kind, errors by
+// kind, latency percentiles, /healthz latency under load, the peak RSS (VmHWM from /proc) of the server and of its
+// inference worker processes, and whether it recovered (in-flight back to 0, /healthz ok, good requests answered,
+// RSS within the limit). Exits 1 when a check fails.
 //
-//   npx tsx bench/soak.ts --seconds 20
-//   npx tsx bench/soak.ts --seconds 20 --api-key "$(openssl rand -hex 32)"   # authentication on
+//   npm run bench:soak -- --seconds 20                     # authentication on, with a random key
+//   npx tsx bench/soak.ts --seconds 20 --api-key "$(openssl rand -hex 32)"   # that key
+//   npx tsx bench/soak.ts --seconds 20 --crash-every 4     # SIGSEGV to an inference worker every 4 s
 //
-// With --api-key the server gets a key file holding that key (--api-keys), every request sends it
-// (Authorization: Bearer), and the mix adds requests without a key and with a wrong one (401 expected).
+// The command runs with authentication on: the server gets a key file holding the key (--api-keys), every request
+// sends it (Authorization: Bearer), and the mix adds requests without a key and with a wrong one (401 expected).
+// --no-auth serves without keys. The worker pids come from the server's log ("inference worker N ready (pid P)").
 //
 // `runSoak` is also used by test/reliability/service.test.ts with smaller numbers.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request, Agent } from 'node:http';
+import { request, Agent, STATUS_CODES } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
@@ -40,6 +44,8 @@ export interface SoakOptions {
   seed: number;
   /** Authentication on: the server accepts this key only, and every request (but the no-key/wrong-key kinds) sends it. */
   apiKey?: string;
+  /** SIGSEGV to one inference worker process every this many seconds during the load (their batches get 503). */
+  crashEverySeconds?: number;
   /** Progress and the report on stdout. */
   log?: (line: string) => void;
 }
@@ -110,13 +116,23 @@ export interface SoakResult {
   answered: number;
   byStatus: Record<string, number>;
   byKind: Record<string, Record<string, number>>;
+  /** Answers other than 200 by what they were: status and name, 503s by their message, connection outcomes. */
+  errors: Record<string, number>;
   /** Answers whose status was not right for their kind (503 always counts as right). */
   unexpected: { kind: string; status: string; count: number }[];
   latencyMs: { p50: number; p99: number; max: number };
   okLatencyMs: { p50: number; p99: number };
   healthz: { probes: number; failed: number; p50: number; p99: number; max: number };
   rssMb: { baseline: number; peak: number; sampledMax: number; after: number; limit: number };
+  /**
+   * The inference worker processes: how many ran (replacements included), the largest peak RSS (VmHWM) of one, and
+   * the server's peak plus the peaks of the workers alive at the end (the footprint's upper bound), checked against
+   * the limit.
+   */
+  workers: { processes: number; peakMb: number; totalPeakMb: number };
   workerRestarts: number;
+  /** SIGSEGVs sent to workers (--crash-every). */
+  crashes: number;
   /** 5xx answers other than 503 (load shedding and timeouts). */
   unexpected5xx: number;
   /** Whether the server required the API key. */
@@ -190,6 +206,8 @@ async function makeBodies(o: SoakOptions): Promise<Bodies> {
 interface Answer {
   status: string;
   ms: number;
+  /** A 503's JSON error message (which kind of 503 it was). */
+  error?: string;
 }
 
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
@@ -203,7 +221,7 @@ function httpRequest(url: string, method: string, path: string, headers: Record<
     const done = (status: string, body = '') => {
       if (settled) return;
       settled = true;
-      resolve({ status, ms: performance.now() - t, body });
+      resolve({ status, ms: performance.now() - t, body, ...(status === '503' ? { error: errorOf(body) } : {}) });
     };
     const req = request({ host: u.hostname, port: u.port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -234,21 +252,39 @@ function rawRequest(url: string, head: string, first: Buffer, rest: Buffer | und
       settled = true;
       clearTimeout(guard);
       socket.destroy();
-      resolve({ status, ms: performance.now() - t });
+      resolve({ status, ms: performance.now() - t, ...(status === '503' ? { error: errorOf(answer) } : {}) });
     };
     const guard = setTimeout(() => done('client-timeout'), o.timeoutMs);
     socket.on('data', (d) => {
       answer += d.toString('latin1');
       const m = /^HTTP\/1\.1 (\d{3})/.exec(answer);
-      if (m) done(m[1]!);
+      // (a 503: read on to its message, which says which kind of 503 it is)
+      if (m && (m[1] !== '503' || errorOf(answer) !== undefined)) done(m[1]!);
     });
     socket.on('error', () => done('reset'));
-    socket.on('close', () => done(answer ? 'garbled' : 'closed'));
+    socket.on('close', () => done(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? (answer ? 'garbled' : 'closed')));
     socket.write(head);
     socket.write(first);
     if (o.abortAfterMs !== undefined) setTimeout(() => done('aborted'), o.abortAfterMs);
     else if (rest) setTimeout(() => !settled && socket.write(rest), o.pauseMs);
   });
+}
+
+/** The "error" of a JSON answer (or of the raw HTTP text holding one). */
+function errorOf(text: string): string | undefined {
+  return /"error":"((?:[^"\\]|\\.)*)"/.exec(text)?.[1];
+}
+
+/** What kind of error an answer is: its status and name, a 503 by its message, or what happened to the connection. */
+function errorKind(a: Answer): string {
+  if (!/^\d{3}$/.test(a.status)) return a.status === 'aborted' ? 'client went away (aborted)' : `connection: ${a.status}`;
+  if (a.status !== '503') return `${a.status} ${STATUS_CODES[Number(a.status)] ?? ''}`.trim();
+  const e = a.error ?? '';
+  if (/^server busy/.test(e)) return '503 shed (server busy)';
+  if (/timed out/.test(e)) return '503 timed out';
+  if (/inference worker running this request's batch crashed/.test(e)) return "503 lost with a crashed worker's batch";
+  if (/no inference worker/.test(e)) return '503 no inference worker';
+  return '503 other';
 }
 
 function multipart(body: Buffer, boundary = 'soak-boundary'): { head: Record<string, string>; body: Buffer } {
@@ -357,7 +393,7 @@ async function health(url: string, timeoutMs = 2000): Promise<{ ms: number; stat
 }
 
 /** Starts `mobileutr serve` on 127.0.0.1 (a free port) and resolves once it listens. */
-async function startServer(o: SoakOptions): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null> }> {
+async function startServer(o: SoakOptions): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null>; workers: WorkerPids }> {
   let keyFile: string | undefined;
   if (o.apiKey) {
     const dir = mkdtempSync(join(tmpdir(), 'mobileutr-soak-'));
@@ -390,12 +426,31 @@ async function startServer(o: SoakOptions): Promise<{ child: ChildProcess; url: 
     child.stderr!.on('data', onData);
     void exit.then((code) => reject(new Error(`server exited with ${code} before listening:\n${out.slice(-2000)}`)));
   });
-  // keep draining its log so the pipe never fills
+  // keep draining its log so the pipe never fills, following the inference workers' pids
+  const workers: WorkerPids = { alive: new Set(), seen: new Set() };
+  const follow = (text: string) => {
+    for (const m of text.matchAll(/inference worker \d+ ready \(pid (\d+)\)/g)) {
+      workers.alive.add(Number(m[1]));
+      workers.seen.add(Number(m[1]));
+    }
+    for (const m of text.matchAll(/inference worker \d+ \(pid (\d+)\) died/g)) workers.alive.delete(Number(m[1]));
+  };
+  follow(out);
+  let tail = '';
   child.stdout!.removeAllListeners('data');
   child.stderr!.removeAllListeners('data');
-  child.stdout!.resume();
+  child.stdout!.on('data', (d: Buffer) => {
+    const lines = (tail + d.toString()).split('\n');
+    tail = lines.pop()!.slice(-4096);
+    follow(lines.join('\n'));
+  });
   child.stderr!.resume();
-  return { child, url, exit };
+  return { child, url, exit, workers };
+}
+
+interface WorkerPids {
+  alive: Set<number>;
+  seen: Set<number>;
 }
 
 export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakResult> {
@@ -412,9 +467,21 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     // warm-up: each good image once
     for (const png of bodies.png) await httpRequest(server.url, 'POST', '/v1/segment', { 'content-type': 'image/png', ...keyHeader }, png, 30_000);
     const baseline = procStatus(pid).rss;
+    // peak RSS of each worker process, sampled (a dead worker's VmHWM goes with it)
+    const workerPeak = new Map<number, number>();
+    const sampleWorkers = () => {
+      for (const w of server.workers.alive) {
+        const hwm = procStatus(w).hwm;
+        if (Number.isFinite(hwm)) workerPeak.set(w, Math.max(workerPeak.get(w) ?? 0, hwm));
+      }
+    };
+    sampleWorkers();
     log(`server pid ${pid} at ${server.url}: capacity ${capacity} (concurrency ${o.concurrency} x max-batch ${o.maxBatch} + queue ${o.queue}), baseline RSS ${round(baseline)} MB`);
     const kinds = (Object.entries(MIX) as [Kind, (typeof MIX)[Kind]][]).filter(([k]) => o.apiKey || !AUTH_KINDS.includes(k));
-    log(`load: ${clients} clients for ${o.seconds} s or ${o.maxRequests} requests, mix of ${kinds.length} kinds (seed ${o.seed})${o.apiKey ? '; authentication on (--api-keys, one key)' : ''}`);
+    log(
+      `load: ${clients} clients for ${o.seconds} s or ${o.maxRequests} requests, mix of ${kinds.length} kinds (seed ${o.seed})${o.apiKey ? '; authentication on (--api-keys, one key)' : '; authentication OFF'}` +
+        `${o.crashEverySeconds ? `; SIGSEGV to an inference worker every ${o.crashEverySeconds} s` : ''}; inference worker pids ${[...server.workers.alive].join(', ')}`,
+    );
 
     const random = rng(o.seed);
     const totalWeight = kinds.reduce((n, [, m]) => n + m.weight, 0);
@@ -426,6 +493,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
 
     const byKind: Record<string, Record<string, number>> = {};
     const byStatus: Record<string, number> = {};
+    const errors: Record<string, number> = {};
     const latencies: number[] = [];
     const okLatencies: number[] = [];
     let sent = 0;
@@ -436,14 +504,35 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     const probes: number[] = [];
     let probeFailed = 0;
     let sampledMax = 0;
+    let crashes = 0;
     const prober = (async () => {
       while (!loadDone) {
         const h = await health(server.url);
         if (h.status === '200' && h.body) {
           probes.push(h.ms);
           sampledMax = Math.max(sampledMax, h.body.memory.rss_mb);
-        } else probeFailed++;
+        } else if (!(crashes > 0 && h.status === '503' && h.body?.workers.alive === 0)) probeFailed++; // (503 while a killed worker restarts is right)
+        sampleWorkers();
         await sleep(100);
+      }
+    })();
+    // crash injection: SIGSEGV to one worker (in turn) every crashEverySeconds
+    const crasher = (async () => {
+      if (!o.crashEverySeconds) return;
+      for (;;) {
+        const end = performance.now() + o.crashEverySeconds * 1000;
+        while (!loadDone && performance.now() < end) await sleep(50);
+        if (loadDone) return;
+        const alive = [...server.workers.alive];
+        const victim = alive[crashes % Math.max(1, alive.length)];
+        if (victim === undefined) continue;
+        try {
+          process.kill(victim, 'SIGSEGV');
+          crashes++;
+          log(`  SIGSEGV to inference worker pid ${victim}`);
+        } catch {
+          // it died already
+        }
       }
     })();
 
@@ -458,6 +547,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
           const a = await send(kind, server.url, bodies, random, o);
           (byKind[kind] ??= {})[a.status] = (byKind[kind]![a.status] ?? 0) + 1;
           byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
+          if (a.status !== '200') errors[errorKind(a)] = (errors[errorKind(a)] ?? 0) + 1;
           if (/^\d{3}$/.test(a.status)) {
             answered++;
             latencies.push(a.ms);
@@ -475,6 +565,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     const seconds = (performance.now() - t0) / 1000;
     loadDone = true;
     await prober;
+    await crasher;
 
     // recovery: in-flight back to 0, healthz ok, good requests answered, memory within the limit
     const r0 = performance.now();
@@ -500,7 +591,10 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     }
     await sleep(500);
     const after = procStatus(pid);
+    sampleWorkers();
     const final = await health(server.url);
+    const workersPeak = Math.max(0, ...workerPeak.values());
+    const totalPeak = after.hwm + [...server.workers.alive].reduce((n, w) => n + (workerPeak.get(w) ?? 0), 0);
 
     const unexpected: SoakResult['unexpected'] = [];
     for (const [kind, statuses] of Object.entries(byKind))
@@ -517,8 +611,10 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     if (other5xx.length) failures.push(`unexpected 5xx answers: ${other5xx.map(([s, n]) => `${s} x${n}`).join(', ')}`);
     if (!byStatus['503']) failures.push('no request was shed with 503: the load did not exceed the capacity');
     if (!byStatus['200']) failures.push('no request succeeded');
+    const restarts = final.body?.workers.restarts ?? -1;
+    if (restarts < crashes) failures.push(`${crashes} workers crashed but ${restarts} were restarted`);
     if (probeFailed > 0) failures.push(`${probeFailed} /healthz probes failed during the load`);
-    if (after.hwm > o.rssLimitMb) failures.push(`peak RSS ${round(after.hwm)} MB over the ${o.rssLimitMb} MB limit`);
+    if (totalPeak > o.rssLimitMb) failures.push(`peak RSS of the server and its workers ${round(totalPeak)} MB over the ${o.rssLimitMb} MB limit`);
     if (after.rss > o.rssLimitMb) failures.push(`RSS after the load ${round(after.rss)} MB over the ${o.rssLimitMb} MB limit`);
     if (server.child.exitCode !== null) failures.push(`server exited with ${server.child.exitCode}`);
 
@@ -534,12 +630,15 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       answered,
       byStatus,
       byKind,
+      errors,
       unexpected,
       latencyMs: { p50: round(pct(latencies, 50)), p99: round(pct(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
       okLatencyMs: { p50: round(pct(okLatencies, 50)), p99: round(pct(okLatencies, 99)) },
       healthz: { probes: probes.length, failed: probeFailed, p50: round(pct(probes, 50)), p99: round(pct(probes, 99)), max: round(probes.at(-1) ?? 0) },
       rssMb: { baseline: round(baseline), peak: round(after.hwm), sampledMax, after: round(after.rss), limit: o.rssLimitMb },
-      workerRestarts: final.body?.workers.restarts ?? -1,
+      workers: { processes: server.workers.seen.size, peakMb: round(workersPeak), totalPeakMb: round(totalPeak) },
+      workerRestarts: restarts,
+      crashes,
       unexpected5xx: Object.entries(byStatus).filter(([s]) => /^5\d\d$/.test(s) && s !== '503').reduce((n, [, c]) => n + c, 0),
       auth: !!o.apiKey,
       recovered,
@@ -568,8 +667,13 @@ export function formatSoak(r: SoakResult): string[] {
     lines.push(`  ${kind.padEnd(17)} ${Object.entries(s).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   lines.push(`latency (all answers): p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms; 200s: p50 ${r.okLatencyMs.p50} ms, p99 ${r.okLatencyMs.p99} ms`);
   lines.push(`/healthz under load: ${r.healthz.probes} probes, ${r.healthz.failed} failed, p50 ${r.healthz.p50} ms, p99 ${r.healthz.p99} ms, max ${r.healthz.max} ms`);
-  lines.push(`server RSS: baseline ${r.rssMb.baseline} MB, peak ${r.rssMb.peak} MB (VmHWM; /healthz max ${r.rssMb.sampledMax} MB), after ${r.rssMb.after} MB, limit ${r.rssMb.limit} MB`);
-  lines.push(`worker restarts: ${r.workerRestarts}`);
+  const errors = Object.entries(r.errors).sort(([a], [b]) => a.localeCompare(b));
+  lines.push(`errors by kind: ${errors.length ? errors.map(([kind, n]) => `${kind} ${n}`).join(', ') : 'none'}`);
+  lines.push(`server RSS: baseline ${r.rssMb.baseline} MB, peak ${r.rssMb.peak} MB (VmHWM; /healthz max ${r.rssMb.sampledMax} MB), after ${r.rssMb.after} MB`);
+  lines.push(
+    `inference worker processes: ${r.workers.processes} ran, peak ${r.workers.peakMb} MB each at most (VmHWM); peak RSS of the server and its workers ${r.workers.totalPeakMb} MB, limit ${r.rssMb.limit} MB`,
+  );
+  lines.push(`worker restarts: ${r.workerRestarts}${r.crashes ? ` (${r.crashes} SIGSEGV sent)` : ''}`);
   lines.push(`unexpected 5xx (other than 503): ${r.unexpected5xx}${r.auth ? `; authentication on: 401 to no-key ${r.byKind['no-key']?.['401'] ?? 0}, wrong-key ${r.byKind['wrong-key']?.['401'] ?? 0}` : ''}`);
   lines.push(`recovered: ${r.recovered ? 'yes' : 'NO'} (in-flight 0 and /healthz ok ${r.recoveryMs} ms after the load; good requests answered 200)`);
   lines.push(r.ok ? 'soak: PASS' : `soak: FAIL: ${r.failures.join('; ')}`);
@@ -597,11 +701,16 @@ async function main(): Promise<void> {
     .option('--max-pixels <n>', 'server pixel limit', num, SOAK_DEFAULTS.maxPixels)
     .option('--rss-limit-mb <n>', 'peak and after-run RSS must stay below', num, SOAK_DEFAULTS.rssLimitMb)
     .option('--seed <n>', 'seed of the request mix', num, SOAK_DEFAULTS.seed)
-    .option('--api-key <key>', 'authentication on: serve with --api-keys holding this key, send it with every request, and add no-key/wrong-key requests (401) to the mix')
+    .option('--api-key <key>', 'the API key: the server gets --api-keys holding it, every request sends it, and no-key/wrong-key requests (401) join the mix (default: a random key)')
+    .option('--no-auth', 'serve without API keys (no 401 kinds in the mix)')
+    .option('--crash-every <seconds>', 'SIGSEGV to an inference worker process every this many seconds during the load', num)
     .option('--json', 'print the result as JSON too')
     .parse();
-  const opts = cmd.opts<Partial<SoakOptions> & { json?: boolean }>();
-  const result = await runSoak({ ...opts, log: (l) => console.log(l) });
+  const opts = cmd.opts<Partial<SoakOptions> & { json?: boolean; auth: boolean; crashEvery?: number }>();
+  if (opts.apiKey && !opts.auth) throw new Error('--api-key and --no-auth contradict each other');
+  const { auth, crashEvery, ...rest } = opts;
+  const apiKey = auth ? (opts.apiKey ?? randomBytes(32).toString('hex')) : undefined;
+  const result = await runSoak({ ...rest, apiKey, crashEverySeconds: crashEvery, log: (l) => console.log(l) });
   for (const line of formatSoak(result)) console.log(line);
   if (opts.json) console.log(JSON.stringify(result));
   process.exitCode = result.ok ? 0 : 1;

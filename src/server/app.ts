@@ -20,7 +20,8 @@ import { decodeDicomUpload, looksLikeDicom, type DicomInfo } from './dicom.ts';
 import { HttpError } from './errors.ts';
 import { ServiceMetrics } from './metrics.ts';
 import { checkImageHeader, FIELD, RAW_CONTENT_TYPES, readUpload, tooLarge } from './upload.ts';
-import { WorkerPool, type BatchRunner } from './worker-pool.ts';
+import type { WorkerTestHooks } from './inference-worker.ts';
+import { WorkerLostError, WorkerPool, type BatchRunner, type RestartPolicy } from './worker-pool.ts';
 import { checkVolumeHeader, looksLikeNifti, notAVolume, notAVolumeModel, VOLUME_CONTENT_TYPES, VOLUME_SOURCE, volumeJson } from './volume.ts';
 import { VolumeWorkers } from './volume-pool.ts';
 
@@ -58,8 +59,15 @@ export interface ServerOptions {
   timeoutMs?: number;
   /** Images decoded or encoded at once (default: the CPU count, from 2 to 4); bounds full-size pixel buffers. */
   imageConcurrency?: number;
-  /** Runs the network in this thread with this runner instead of worker threads (tests); the server does not close it. */
+  /** Runs the network in this thread with this runner instead of worker processes (tests); the server does not close it. */
   runner?: BatchRunner;
+  /**
+   * How dead inference workers are restarted: exponential backoff from `baseMs` (100 ms) doubling per crash in a
+   * row up to `maxMs` (30 s); see RestartPolicy.
+   */
+  restart?: Partial<RestartPolicy>;
+  /** Test hooks for the inference worker processes (crash at start, slow runs); tests only, not a CLI option. */
+  workerTestHooks?: WorkerTestHooks;
   /**
    * Fastify/pino logger options; off by default. Lines are JSON with a request id (`reqId`); the Authorization
    * header is redacted wherever it would appear, and no upload file name, pixel or DICOM tag is ever logged.
@@ -94,7 +102,7 @@ export const SERVER_DEFAULTS = {
   timeoutMs: 30_000,
 } as const;
 
-type Optional = 'weightsSource' | 'runner' | 'logger' | 'volume' | 'device' | 'apiKeys' | 'metricsOpen' | 'rateLimitPerMinute' | 'tls';
+type Optional = 'weightsSource' | 'runner' | 'logger' | 'volume' | 'device' | 'apiKeys' | 'metricsOpen' | 'rateLimitPerMinute' | 'tls' | 'restart' | 'workerTestHooks';
 type Resolved = Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>;
 
 export const DEFAULT_WEIGHTS_WARNING = 'no weights file given: serving DEFAULT-INITIALISED (untrained, seed 0) weights; the masks are meaningless';
@@ -150,6 +158,8 @@ interface Counters {
   timedOut: number;
   clientErrors: number;
   serverErrors: number;
+  /** 503s of batches whose worker process died under them. */
+  workerLost: number;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -200,6 +210,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       workers: o.concurrency,
       session: { threads: o.threads, ...(o.device ? { device: o.device } : {}) },
       log: (level, message, err) => app.log[level](err ? { err } : {}, message),
+      restart: o.restart,
+      testHooks: o.workerTestHooks,
     });
     runner = pool;
   }
@@ -240,7 +252,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return r;
   };
   const states = new WeakMap<FastifyRequest, RequestState>();
-  const counters: Counters = { ok: 0, busy: 0, timedOut: 0, clientErrors: 0, serverErrors: 0 };
+  const counters: Counters = { ok: 0, busy: 0, timedOut: 0, clientErrors: 0, serverErrors: 0, workerLost: 0 };
   let inflight = 0;
   const started = Date.now();
 
@@ -297,6 +309,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     let status: number;
     let message: string;
     if (err instanceof HttpError) {
+      if (err instanceof WorkerLostError) counters.workerLost++;
       void reply.headers(err.headers);
       [status, message] = [err.statusCode, err.message];
     } else if (err instanceof UserError) {
@@ -328,7 +341,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (route !== '/v1/segment') return;
     if (s < 400) counters.ok++;
     else if (s < 500) counters.clientErrors++;
-    else if (s !== 503) counters.serverErrors++; // 503s are counted as rejected_busy or timed_out
+    else if (s !== 503) counters.serverErrors++; // 503s are counted as rejected_busy, timed_out or worker_lost
     // the route, never the query string (a client could put anything there); the key's label, never the key
     const key = keyIds.get(request);
     request.log.info({ status: s, ms: round(reply.elapsedTime), ...(key ? { key: keyLabel(key) } : {}) }, `${request.method} ${route}`);
@@ -343,14 +356,31 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const alive = workers ? workers.alive : o.concurrency;
     const b = batcher.stats;
     const volumesAlive = volumes ? volumes.alive : 1;
+    const pool = workers?.health;
     void reply.code(alive > 0 && volumesAlive > 0 ? 200 : 503);
     return {
-      status: alive === 0 ? 'no inference worker' : volumesAlive === 0 ? 'no volume worker' : 'ok',
+      status:
+        alive === 0
+          ? pool && pool.crash_looping > 0
+            ? 'inference workers crash-looping'
+            : 'no inference worker'
+          : volumesAlive === 0
+            ? 'no volume worker'
+            : pool && pool.alive < pool.configured
+              ? 'degraded'
+              : 'ok',
       uptime_s: Math.round((Date.now() - started) / 1000),
       queue: { in_flight: inflight, waiting_for_model: b.waiting, running_batches: b.running, capacity },
       batches: { count: b.batches, images: b.images, max_size: b.maxBatchSize, avg_ms: round(b.avgBatchMs) },
-      requests: { ok: counters.ok, rejected_busy: counters.busy, timed_out: counters.timedOut, client_errors: counters.clientErrors, server_errors: counters.serverErrors },
-      workers: { alive, configured: o.concurrency, restarts: workers?.restarts ?? 0 },
+      requests: {
+        ok: counters.ok,
+        rejected_busy: counters.busy,
+        timed_out: counters.timedOut,
+        worker_lost: counters.workerLost,
+        client_errors: counters.clientErrors,
+        server_errors: counters.serverErrors,
+      },
+      workers: pool ?? { alive, configured: o.concurrency, restarts: 0 },
       ...(volumes ? { volumes: { ...volumes.stats, workers: volumes.alive, restarts: volumes.restarts } } : {}),
       memory: { rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) },
     };

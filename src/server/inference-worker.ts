@@ -1,21 +1,30 @@
-// One ONNX Runtime session in a worker thread. onnxruntime-node's run() blocks the thread it is called on, so the
-// service runs the network here and keeps its event loop free for HTTP (health checks, 503s, uploads).
-import { parentPort, workerData } from 'node:worker_threads';
+// One ONNX Runtime session in a child process (forked by worker-pool.ts, IPC with 'advanced' serialization, so
+// typed arrays travel as themselves). A native crash inside ONNX Runtime (SIGSEGV, abort) ends only this process:
+// the service fails the batch it was running and starts another one. onnxruntime-node's run() blocks the thread it
+// is called on, so the service's own event loop stays free for HTTP either way.
+import { existsSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { NodeSession } from '../runtime/session.ts';
 import type { SessionOptions } from '../runtime/types.ts';
 
+/** Test hooks (set only by tests, through ServerOptions.workerTestHooks; never from the command line). */
+export interface WorkerTestHooks {
+  /** The process kills itself with SIGSEGV at start, before its session loads, while this file exists. */
+  crashAtStartWhile?: string;
+  /** Each run waits this long first (so a test can kill the process while a batch is in flight). */
+  runDelayMs?: number;
+}
+
+/** main -> worker, the first message */
 export interface WorkerInit {
+  type: 'init';
   onnx: Uint8Array;
   session: SessionOptions;
+  hooks?: WorkerTestHooks;
 }
 
 /** main -> worker */
-export interface RunRequest {
-  id: number;
-  batch: Float32Array;
-  dims: number[];
-}
+export type ToWorker = WorkerInit | { type: 'run'; id: number; batch: Float32Array; dims: number[] } | { type: 'stop' };
 
 /** worker -> main */
 export type WorkerMessage =
@@ -25,19 +34,49 @@ export type WorkerMessage =
   | { type: 'result'; id: number; logits: Float32Array }
   | { type: 'error'; id: number; message: string; stack?: string };
 
-const port = parentPort!;
-const init = workerData as WorkerInit;
-const session = await NodeSession.create(init.onnx, init.session).catch((e: Error) => {
-  port.postMessage({ type: 'failed', user: e instanceof UserError, message: e?.message ?? String(e) } satisfies WorkerMessage);
-  throw e;
+const send = (m: WorkerMessage) => process.send!(m);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+if (!process.send) {
+  console.error('mobileutr: inference-worker is started by `mobileutr serve`, not on its own');
+  process.exit(1);
+}
+// the service went away (closed, killed, crashed): nothing is left to answer to
+process.on('disconnect', () => process.exit(0));
+
+let session: NodeSession | undefined;
+let hooks: WorkerTestHooks = {};
+let runs = Promise.resolve();
+
+process.on('message', (m: ToWorker) => {
+  if (m.type === 'init') void init(m);
+  else if (m.type === 'run') runs = runs.then(() => run(m));
+  else if (m.type === 'stop')
+    void runs.then(async () => {
+      await session?.release().catch(() => {});
+      process.disconnect();
+    });
 });
-port.on('message', (m: RunRequest) => {
-  session.run({ input: { data: m.batch, dims: m.dims } }, ['logits']).then(
-    (out) => {
-      const logits = out.logits!.data.slice(); // own buffer, so it can be transferred
-      port.postMessage({ type: 'result', id: m.id, logits } satisfies WorkerMessage, [logits.buffer]);
-    },
-    (e: Error) => port.postMessage({ type: 'error', id: m.id, message: e?.message ?? String(e), stack: e?.stack } satisfies WorkerMessage),
-  );
-});
-port.postMessage({ type: 'ready' } satisfies WorkerMessage);
+
+async function init(m: WorkerInit): Promise<void> {
+  hooks = m.hooks ?? {};
+  if (hooks.crashAtStartWhile && existsSync(hooks.crashAtStartWhile)) process.kill(process.pid, 'SIGSEGV');
+  try {
+    session = await NodeSession.create(m.onnx, m.session);
+  } catch (e) {
+    send({ type: 'failed', user: e instanceof UserError, message: (e as Error)?.message ?? String(e) });
+    process.disconnect();
+    return;
+  }
+  send({ type: 'ready' });
+}
+
+async function run(m: { id: number; batch: Float32Array; dims: number[] }): Promise<void> {
+  try {
+    if (hooks.runDelayMs) await sleep(hooks.runDelayMs);
+    const out = await session!.run({ input: { data: m.batch, dims: m.dims } }, ['logits']);
+    send({ type: 'result', id: m.id, logits: out.logits!.data });
+  } catch (e) {
+    send({ type: 'error', id: m.id, message: (e as Error)?.message ?? String(e), stack: (e as Error)?.stack });
+  }
+}

@@ -1,11 +1,10 @@
 // GET /metrics (issue 14, part 4): Prometheus text that a strict parser accepts, counting requests by route and
 // status, the queue/inference/total time histograms, batch sizes, worker restarts and the process RSS.
-import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationModel } from '../../src/models/model.ts';
 import { WorkerPool } from '../../src/server/worker-pool.ts';
 import { parsePrometheusText, valueOf } from './prometheus.ts';
-import { diskPng, postImage, start, testModel, type Running } from './support.ts';
+import { diskPng, postImage, start, testModel, waitUntil, type Running } from './support.ts';
 
 let model: SegmentationModel;
 beforeAll(async () => {
@@ -69,9 +68,8 @@ describe('GET /metrics', () => {
   });
 
   it('counts a worker restart', async () => {
-    // (a thread cannot be killed inside onnxruntime-node's run without aborting the process, so it dies between runs)
-    const [slot] = (pool as unknown as { slots: Set<{ worker: Worker }> }).slots;
-    await slot!.worker.terminate();
+    process.kill(pool.pids[0]!, 'SIGKILL');
+    await waitUntil(() => pool.alive === 0);
     expect((await postImage(srv.url, await diskPng(20, 20))).status).toBe(200);
     const m = await scrape(srv.url);
     expect(valueOf(m, 'mobileutr_worker_restarts_total', { kind: 'inference' })).toBe(1);

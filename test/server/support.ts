@@ -78,6 +78,15 @@ export async function maskPixels(png: Uint8Array): Promise<{ pixels: Uint8Array;
   return { pixels: new Uint8Array(data), width: info.width, height: info.height };
 }
 
+/** Polls `ready` until it holds (at most `ms`). */
+export async function waitUntil(ready: () => boolean, ms = 10_000, what = 'the condition'): Promise<void> {
+  const end = performance.now() + ms;
+  while (!ready()) {
+    if (performance.now() > end) throw new Error(`${what} did not hold within ${ms} ms`);
+    await sleep(10);
+  }
+}
+
 /** Polls GET /healthz until `ready` holds (at most `ms`). */
 export async function waitForHealth(url: string, ready: (h: { queue: { in_flight: number; waiting_for_model: number; running_batches: number } }) => boolean, ms = 10_000) {
   const end = performance.now() + ms;
