@@ -18,21 +18,29 @@ export const ISOLATION_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
+/** The MobileUtr weights the app loads by default: trained on BUSI (pretrained/README.md). */
+export const DEFAULT_MODEL_FILES = ['mobileutr-busi.onnx'] as const;
+const PRETRAINED = join(ROOT, 'pretrained');
+
+const CONTENT_TYPES: Record<string, string> = { wasm: 'application/wasm', mjs: 'text/javascript', onnx: 'application/octet-stream' };
+
 /**
- * Makes the ORT runtime files available at `<base>ort/`: served from node_modules by the dev server, copied into the
- * build output by `vite build`. The app points `ort.env.wasm.wasmPaths` there.
+ * Makes `files` of `source` available at `<base><urlDir>/`: served from `source` by the dev server, copied into the
+ * build output by `vite build`. The ORT runtime files (the app points `ort.env.wasm.wasmPaths` at ort/) and the
+ * bundled model (models/) come this way, without copies in the repository.
  */
-function ortRuntimeFiles(): Plugin {
+function servedFiles(urlDir: string, source: string, files: readonly string[]): Plugin {
   let outDir = '';
+  const pattern = new RegExp(`/${urlDir}/([^/?#]+)(?:[?#].*)?$`);
   const serve: Connect.NextHandleFunction = (req, res: ServerResponse, next) => {
-    const name = /\/ort\/([^/?#]+)(?:[?#].*)?$/.exec(req.url ?? '')?.[1];
-    if (!name || !(ORT_FILES as readonly string[]).includes(name)) return next();
-    const file = join(ORT_DIST, name);
+    const name = pattern.exec(req.url ?? '')?.[1];
+    if (!name || !files.includes(name)) return next();
+    const file = join(source, name);
     stat(file).then(
       (s) => {
         res.writeHead(200, {
           ...ISOLATION_HEADERS,
-          'Content-Type': name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript',
+          'Content-Type': CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)] ?? 'application/octet-stream',
           'Content-Length': String(s.size),
           'Cache-Control': 'no-cache',
         });
@@ -42,17 +50,20 @@ function ortRuntimeFiles(): Plugin {
     );
   };
   return {
-    name: 'mobileutr-ort-runtime-files',
+    name: `mobileutr-served-${urlDir}`,
     configureServer(server) {
+      server.middlewares.use(serve);
+    },
+    configurePreviewServer(server) {
       server.middlewares.use(serve);
     },
     configResolved(config) {
       outDir = config.build.outDir;
     },
     async writeBundle(options) {
-      const dir = join(options.dir ?? outDir, 'ort');
+      const dir = join(options.dir ?? outDir, urlDir);
       await mkdir(dir, { recursive: true });
-      await Promise.all(ORT_FILES.map((f) => copyFile(join(ORT_DIST, f), join(dir, f))));
+      await Promise.all(files.map((f) => copyFile(join(source, f), join(dir, f))));
     },
   };
 }
@@ -61,7 +72,7 @@ export default defineConfig({
   root: join(ROOT, 'web'),
   // relative asset URLs: dist-web/ works from any path of a static host
   base: './',
-  // no SPA fallback: a missing models/demo.onnx must be a 404, not index.html
+  // no SPA fallback: a missing model file must be a 404, not index.html
   appType: 'mpa',
   resolve: {
     // the ORT build that loads its wasm glue (.mjs) and binary from wasmPaths instead of embedding the glue
@@ -87,5 +98,5 @@ export default defineConfig({
   },
   // the training worker imports onnxruntime-web too
   worker: { format: 'es' },
-  plugins: [ortRuntimeFiles()],
+  plugins: [servedFiles('ort', ORT_DIST, ORT_FILES), servedFiles('models', PRETRAINED, DEFAULT_MODEL_FILES)],
 });

@@ -29,6 +29,7 @@ export { createModel, modelDefinition, resolveOptions, SegmentationModel } from 
 export type { GraphOptions, ModelGraph, ModelOptions, ResolvedModelOptions } from './models/model.ts';
 export { MODELS, type ModelDefinition } from './models/registry.ts';
 export { loadModel, type LoadModelOptions } from './models/load.ts';
+export { PRETRAINED, weightsPath, type PretrainedWeights } from './models/pretrained.ts';
 export { loadStateDict, loadWeights, saveWeights, stateDictTensors } from './models/weights.ts';
 export { graphMacs, layerTable, type LayerRow, type MacCount } from './analysis/complexity.ts';
 export { UserError } from './errors.ts';

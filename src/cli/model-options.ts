@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { MODELS } from '../models/registry.ts';
 import { loadModel } from '../models/load.ts';
+import { PRETRAINED, weightsPath } from '../models/pretrained.ts';
 import type { SegmentationModel } from '../models/model.ts';
 import { intOption } from './run.ts';
 
@@ -20,7 +21,7 @@ export function addModelOptions(cmd: Command, defaults: { weights?: boolean } = 
     .option('-s, --size <pixels>', 'square input size, a multiple of 16 (default 256, or from the weights file)', intOption(16))
     .option('--in-channels <n>', 'input channels (default 3, or from the weights file)', intOption(1))
     .option('--classes <n>', 'output classes (default 1, or from the weights file)', intOption(1));
-  if (defaults.weights) cmd.option('-w, --weights <file>', 'weights (.safetensors with PyTorch state_dict names)');
+  if (defaults.weights) cmd.option('-w, --weights <file>', `weights (.safetensors with PyTorch state_dict names), or a bundled name: ${[...PRETRAINED.keys()].join(', ')}`, weightsPath);
   return cmd;
 }
 

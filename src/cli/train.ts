@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.ts';
+import { readSafetensorsFile } from '../io/safetensors.ts';
+import { PRETRAINED, weightsPath } from '../models/pretrained.ts';
 import { MODELS } from '../models/registry.ts';
 import { scanDataset } from '../data/dataset.ts';
 import { detectVolumeLayout, scanVolumeDataset, type VolumeDataset } from '../data/volume/dataset.ts';
@@ -59,6 +61,19 @@ interface TrainFlags extends DeviceFlags {
   sliceContext: number;
   memoryMb: number;
   volumeIndex?: number;
+  init?: string;
+}
+
+/**
+ * --init: a bundled name stays a name (the package finds its file), a file becomes an absolute path (resume from
+ * anywhere); the file must hold weights of the --model being trained.
+ */
+async function initWeights(f: TrainFlags): Promise<string | null> {
+  if (f.init === undefined) return null;
+  const path = weightsPath(f.init);
+  const meta = (await readSafetensorsFile(path)).metadata;
+  if (meta.model && meta.model !== f.model) throw new UserError(`--init ${f.init}: holds ${meta.model} weights, not ${f.model}: pass --model ${meta.model}`);
+  return path === f.init ? resolve(f.init) : f.init;
 }
 
 /** The flags that mean the same for images and volumes. */
@@ -129,7 +144,7 @@ async function volumeConfig(f: TrainFlags, data: string): Promise<TrainConfig> {
     },
   };
   checkConfig(config);
-  return config;
+  return { ...config, init: await initWeights(f) };
 }
 
 const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -165,7 +180,7 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
     ...runFlags(f),
   };
   checkConfig(config);
-  return config;
+  return { ...config, init: await initWeights(f) };
 }
 
 function readRunConfig(runDir: string): TrainConfig {
@@ -212,6 +227,7 @@ export function registerTrain(program: Command): void {
     .option('--val-every <n>', 'validate every n epochs', intOption(1), 1)
     .option('-o, --out <dir>', 'run folder (default runs/<model>-<time>)')
     .option('--resume <run>', 'continue the run in this folder from its last checkpoint')
+    .option('--init <weights>', `fine-tune: start from these weights (.safetensors of the same --model) instead of a fresh initialisation; bundled: ${[...PRETRAINED.keys()].join(', ')}`)
     .option('--intensity <preset>', 'volumes: ct (HU clipped to [-125, 275], scaled to [0, 1]), mri (per-volume 0.5-99.5 percentile clip, z-score) or a window L,W; default from dataset.json\'s channel name (CT or not), else ct')
     .option('--window <L,W>', 'volumes: intensity window, level and width (e.g. 40,400)')
     .addOption(new Option('--axis <axis>', 'volumes: slice axis').choices([...SLICE_AXES]).default('axial'))

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.ts';
 import { readSafetensorsFile } from '../io/safetensors.ts';
 import { createModel, resolveOptions, type ModelOptions, type SegmentationModel } from './model.ts';
+import { weightsPath } from './pretrained.ts';
 import { MODELS } from './registry.ts';
 import { loadWeights } from './weights.ts';
 
@@ -8,7 +9,7 @@ import { loadWeights } from './weights.ts';
 export interface LoadModelOptions extends ModelOptions {
   /** Architecture (default: the one the weights file names, else 'mobileutr'). */
   model?: string;
-  /** A .safetensors file with PyTorch state_dict names (ours or the official code's). */
+  /** A .safetensors file with PyTorch state_dict names (ours or the official code's), or a bundled name (busi). */
   weights?: string;
 }
 
@@ -21,7 +22,8 @@ export interface LoadModelOptions extends ModelOptions {
  * const model = await loadModel({ weights: 'runs/busi/best.safetensors' });
  * console.log(model.name, model.options.size, model.parameterCount);
  */
-export async function loadModel(o: LoadModelOptions): Promise<SegmentationModel> {
+export async function loadModel(options: LoadModelOptions): Promise<SegmentationModel> {
+  const o = options.weights ? { ...options, weights: weightsPath(options.weights) } : options;
   const fromFile: ModelOptions = {};
   let name = o.model;
   if (o.weights) {

@@ -57,6 +57,8 @@ export interface TrainConfig {
   skipNonFinite: boolean;
   /** Validate every this many epochs (and always after the last). */
   valEvery: number;
+  /** Fine-tuning: the weights the run starts from (a .safetensors path or a bundled name such as busi); absent: initialised afresh. */
+  init?: string | null;
   /** Volume datasets: slicing and intensity (null or absent: a 2-D image dataset). */
   volume?: VolumeTrainOptions | null;
 }

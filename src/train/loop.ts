@@ -4,7 +4,8 @@ import sharp from 'sharp';
 import { writeSplitFile } from '../data/split.ts';
 import type { SegmentationModel } from '../models/model.ts';
 import type { SessionOptions } from '../runtime/types.ts';
-import { saveWeights } from '../models/weights.ts';
+import { weightsPath } from '../models/pretrained.ts';
+import { loadWeights, saveWeights } from '../models/weights.ts';
 import { Segmenter } from '../pipeline/segmenter.ts';
 import { NodeSession } from '../runtime/session.ts';
 import { loadResume, saveResume } from './checkpoint.ts';
@@ -78,6 +79,7 @@ export async function runTraining(runDir: string, config: TrainConfig, o: NodeTr
       source,
       store: folderStore(runDir),
       validator: (model) => Segmenter.create(model, { threads: config.threads, ...device }),
+      ...(config.init ? { initialWeights: (model: SegmentationModel) => loadWeights(model, weightsPath(config.init!)) } : {}),
       ...(o.device ? { backend: (bytes: Uint8Array, options: SessionOptions) => NodeSession.create(bytes, { ...options, ...device }) } : {}),
     },
     o,

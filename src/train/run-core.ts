@@ -41,6 +41,8 @@ export interface RunDeps {
   validator: Validator;
   /** ONNX Runtime for the training graph (default onnxruntime-node). */
   backend?: BackendFactory;
+  /** Loads the starting weights of a fine-tuning run (config.init) into the new model; not called on resume. */
+  initialWeights?: (model: SegmentationModel) => Promise<void>;
 }
 
 export interface TrainEvents {
@@ -122,6 +124,11 @@ export async function trainWith(config: TrainConfig, deps: RunDeps, o: TrainRunO
   if (source.kind === 'volumes' && val.length === 0) throw new UserError(`no validation ${source.kind === 'volumes' ? 'cases' : 'images'}: raise --val or give --val-split`);
 
   const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
+  if (config.init && !o.resume) {
+    if (!deps.initialWeights) throw new UserError(`--init ${config.init}: this trainer cannot read weights files`);
+    await deps.initialWeights(model);
+    log(`starting from the weights ${config.init}`);
+  }
   const trainer = makeTrainer(model, config, deps.backend);
   let position: RunPosition = { epoch: 0, batchInEpoch: 0, best: null, history: [], partial: { lossSum: 0, gradSum: 0, batches: 0, skipped: 0, seconds: 0 } };
   if (o.resume) {
@@ -135,7 +142,8 @@ export async function trainWith(config: TrainConfig, deps: RunDeps, o: TrainRunO
 
   const schedule = makeSchedule(config, stepsPerEpoch);
   const { size, inChannels, classes } = model.options;
-  const saveModel = (name: 'best' | 'last', metadata: Record<string, string>) => store.saveWeights(name, model, { ...metadata, ...source.weightsMetadata });
+  const saveModel = (name: 'best' | 'last', metadata: Record<string, string>) =>
+    store.saveWeights(name, model, { ...metadata, ...source.weightsMetadata, ...(config.init ? { init: config.init } : {}) });
   let stepsThisRun = 0;
   const nonFinite = (what: string, where: string) => {
     if (!config.skipNonFinite)

@@ -190,11 +190,10 @@ describe.skipIf(!hasChromium)(hasChromium ? 'browser app (headless Chromium)' : 
       await browser?.close();
     });
 
-    it('says that the image stays on the machine, and what happens without a demo model', async () => {
+    it('says that the image stays on the machine, and loads the bundled BUSI model by default', async () => {
       await expect(app.page.locator('#privacy').innerText()).resolves.toMatch(/never leaves this machine/i);
-      if (!existsSync(join(REPO, 'web/public/models/demo.onnx'))) {
-        await expect(app.page.locator('#model-status').innerText()).resolves.toMatch(/no bundled demo model.*choose an \.onnx file/i);
-      }
+      await app.page.waitForFunction(() => /loaded|no bundled model/i.test(document.querySelector('#model-status')?.textContent ?? ''));
+      await expect(app.page.locator('#model-status').innerText()).resolves.toMatch(/^MobileUtr trained on BUSI \(bundled, breast ultrasound\) loaded \(5\.\d+ MB\)\.$/);
     });
 
     it('segments an image at the model size exactly like onnxruntime-node (same mask pixels)', async () => {

@@ -20,7 +20,7 @@ const CONSUMER_FILES = fileURLToPath(new URL('./consumer/', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const ORT_WASM = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
 /** What the tarball may hold: compiled code and its sources (for the source maps), the samples the demos train on. */
-const ALLOWED = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.(ts|md)|samples\/.+)$/;
+const ALLOWED = /^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.(ts|md)|samples\/.+|pretrained\/(README\.md|[\w-]+\.safetensors))$/;
 /** npm warnings: an .npmrc key it does not know (the old `onnxruntime-node-install=skip`), dependency scripts left unapproved (npm 11). */
 const UNKNOWN_CONFIG = /Unknown (project|user|global|env|builtin) config|install-scripts/;
 
@@ -56,9 +56,11 @@ describe('the npm tarball', () => {
     const paths = pack.files.map((f) => f.path);
     expect(paths.filter((p) => !ALLOWED.test(p))).toEqual([]);
     expect(paths.filter((p) => /(^|\/)(test|bench|fixtures|datasets|shared|\.ci|web)\//.test(p) && !p.startsWith('dist/web/') && !p.startsWith('src/web/'))).toEqual([]);
-    expect(paths.filter((p) => /\.test\.|\.py$|\.safetensors$|\.onnx$/.test(p))).toEqual([]);
+    // the bundled weights (--weights busi) are the only weights; their .onnx stays in the repository (the web app's)
+    expect(paths.filter((p) => /\.test\.|\.py$|\.safetensors$|\.onnx$/.test(p))).toEqual(['pretrained/mobileutr-busi.safetensors']);
     for (const required of ['dist/index.js', 'dist/index.d.ts', 'dist/web/index.js', 'dist/web/index.d.ts', 'dist/cli/main.js', 'LICENSE']) expect(paths).toContain(required);
-    expect(pack.size).toBeLessThan(5e6);
+    // 3.8 MB of code and samples, 5.2 MB of bundled BUSI weights (float32 safetensors compress little)
+    expect(pack.size).toBeLessThan(10e6);
   });
 });
 
@@ -91,6 +93,8 @@ describe('an installed package in a fresh project', () => {
     for (const command of ['info', 'export', 'check', 'train', 'eval', 'predict', 'serve']) expect(help.stdout).toContain(`  ${command} `);
     const info = await inConsumer('npx', ['mobileutr', 'info', '--json']);
     expect(JSON.parse(info.stdout)).toMatchObject({ model: 'mobileutr', params: 1_390_305 });
+    const busi = await inConsumer('npx', ['mobileutr', 'info', '--weights', 'busi', '--json']);
+    expect(JSON.parse(busi.stdout)).toMatchObject({ model: 'mobileutr', params: 1_390_305, size: 128 });
     expect(help.stderr + info.stderr).not.toMatch(/warn/i);
     const bin = await readFile(join(consumer, 'node_modules/mobileutr/dist/cli/main.js'), 'utf8');
     expect(bin.startsWith('#!/usr/bin/env node')).toBe(true);

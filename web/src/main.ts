@@ -16,7 +16,8 @@ import { readFileAt, runDirectory } from '../../src/web/train/opfs-store.ts';
 import type { PageState } from './page-state.ts';
 import { isNiftiName, VolumeApp } from './volume-app.ts';
 
-const DEMO_MODEL = 'models/demo.onnx';
+/** MobileUtr trained on BUSI (pretrained/README.md), copied into the build by vite.config.ts. */
+const DEMO_MODEL = 'models/mobileutr-busi.onnx';
 const params = new URLSearchParams(location.search);
 
 function el<T extends HTMLElement>(id: string): T {
@@ -186,7 +187,7 @@ async function loadRunModel(run: string): Promise<boolean> {
   const dir = await runDirectory(run).catch(() => undefined);
   const file = dir && (await readFileAt(dir, 'model.onnx'));
   if (!file) {
-    setModelStatus(`No model of the training run "${run}" in this browser; loading the demo model instead.`, 'warn');
+    setModelStatus(`No model of the training run "${run}" in this browser; loading the bundled BUSI model instead.`, 'warn');
     return false;
   }
   await loadModel(new Uint8Array(await file.arrayBuffer()), `${run} (trained in this browser)`);
@@ -208,10 +209,10 @@ async function loadDemoModel(): Promise<void> {
     if (!res.ok || type.includes('text/html')) throw new Error('absent');
     const bytes = new Uint8Array(await res.arrayBuffer());
     if (generation !== modelGeneration) return; // the user picked a model meanwhile
-    await loadModel(bytes, 'Bundled demo model');
+    await loadModel(bytes, 'MobileUtr trained on BUSI (bundled, breast ultrasound)');
   } catch {
     if (generation !== modelGeneration) return;
-    setModelStatus('No bundled demo model here (models/demo.onnx). Choose an .onnx file exported by mobileutr.', 'warn');
+    setModelStatus('No bundled model here (models/mobileutr-busi.onnx). Choose an .onnx file exported by mobileutr.', 'warn');
     setState('idle');
   }
 }
