@@ -26,6 +26,7 @@ export function registerInfo(program: Command): void {
           in_channels: o.inChannels,
           classes: o.classes,
           size: o.size,
+          ...(model.definition.lglKernel ? { lgl_kernel: o.lglKernel } : {}),
           input: [1, o.inChannels, o.size, o.size],
           output: [1, o.classes, o.size, o.size],
           tensors: model.entries.length,
@@ -39,7 +40,7 @@ export function registerInfo(program: Command): void {
         const widths = [Math.max(6, ...layers.map((l) => l.module.length)), 16, 12, 10];
         const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
         console.log(`${model.name}: ${model.definition.description}`);
-        console.log(`input [N,${o.inChannels},${o.size},${o.size}] -> logits [N,${o.classes},${o.size},${o.size}]\n`);
+        console.log(`input [N,${o.inChannels},${o.size},${o.size}] -> logits [N,${o.classes},${o.size},${o.size}]${model.definition.lglKernel ? `, LGL kernel ${o.lglKernel}x${o.lglKernel}` : ''}\n`);
         console.log(line(['module', 'output', 'params', 'MACs']));
         for (const l of layers) console.log(line([l.module, l.output.replace('N,', '1,'), fmtInt(l.params), fmtG(l.macs)]));
         console.log();

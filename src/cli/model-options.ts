@@ -5,6 +5,7 @@ import { loadModel } from '../models/load.ts';
 import { PRETRAINED, weightsPath } from '../models/pretrained.ts';
 import type { SegmentationModel } from '../models/model.ts';
 import { intOption } from './run.ts';
+import { LGL_KERNEL_HELP, lglKernelOption } from './lgl-kernel-option.ts';
 
 export interface ModelFlags {
   model: string;
@@ -12,15 +13,17 @@ export interface ModelFlags {
   inChannels?: number;
   classes?: number;
   weights?: string;
+  lglKernel?: number;
 }
 
-/** Adds --model, --size, --in-channels, --classes to a command. */
+/** Adds --model, --size, --in-channels, --classes, --lgl-kernel to a command. */
 export function addModelOptions(cmd: Command, defaults: { weights?: boolean } = {}): Command {
   cmd
     .addOption(new Option('-m, --model <name>', 'architecture').choices([...MODELS.keys()]).default('mobileutr'))
     .option('-s, --size <pixels>', 'square input size, a multiple of 16 (default 256, or from the weights file)', intOption(16))
     .option('--in-channels <n>', 'input channels (default 3, or from the weights file)', intOption(1))
-    .option('--classes <n>', 'output classes (default 1, or from the weights file)', intOption(1));
+    .option('--classes <n>', 'output classes (default 1, or from the weights file)', intOption(1))
+    .option('--lgl-kernel <n>', LGL_KERNEL_HELP, lglKernelOption);
   if (defaults.weights) cmd.option('-w, --weights <file>', `weights (.safetensors with PyTorch state_dict names), or a bundled name: ${[...PRETRAINED.keys()].join(', ')}`, weightsPath);
   return cmd;
 }
@@ -36,6 +39,7 @@ export async function modelFromFlags(flags: ModelFlags): Promise<SegmentationMod
     inChannels: flags.inChannels,
     classes: flags.classes,
     weights: flags.weights,
+    lglKernel: flags.lglKernel,
   });
 }
 

@@ -14,6 +14,10 @@ import { classTable } from '../data/volume/model-meta.ts';
 import { SLICE_AXES, type SliceAxis } from '../data/volume/slices.ts';
 import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
 import { runTraining } from '../train/loop.ts';
+import { autoLglKernel } from '../train/lgl-auto.ts';
+import { describeMeasurement, LGL_KERNEL_DEFAULT, lglKernelOfTensors } from '../models/mobileutr/lgl-kernel.ts';
+import { LGL_KERNEL_HELP, lglKernelOrAutoOption } from './lgl-kernel-option.ts';
+import type { Dataset } from '../data/dataset.ts';
 import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
 import { action, fractionOption, intOption, positiveOption, reportPairing } from './run.ts';
@@ -49,6 +53,7 @@ interface TrainFlags extends DeviceFlags {
   seed?: number;
   accumulate: number;
   dropPath?: number;
+  lglKernel?: number | 'auto';
   skipNonfinite?: boolean;
   skipUnpaired?: boolean;
   valEvery: number;
@@ -143,8 +148,38 @@ async function volumeConfig(f: TrainFlags, data: string): Promise<TrainConfig> {
       volumeIndex: f.volumeIndex ?? null,
     },
   };
+  Object.assign(config, await lglKernelFromFlags(f, config));
   checkConfig(config);
   return { ...config, init: await initWeights(f) };
+}
+
+/**
+ * --lgl-kernel for a new run: MobileUtr models record their kernel (given, measured with auto, else 9); other models
+ * take none. `auto` measures the 2-D training masks (src/train/lgl-auto.ts) and prints what it found.
+ */
+async function lglKernelFromFlags(f: TrainFlags, config: TrainConfig, ds?: Dataset): Promise<Pick<TrainConfig, 'lglKernel' | 'lglKernelAuto'>> {
+  if (!MODELS.get(config.model)?.lglKernel) {
+    if (f.lglKernel !== undefined) throw new UserError(`--lgl-kernel applies to MobileUtr (mobileutr, mobileutr-l) only; ${config.model} has no LGL blocks`);
+    return {};
+  }
+  // fine-tuning keeps the network of its starting weights
+  let init: number | undefined;
+  if (f.init !== undefined) {
+    const file = await readSafetensorsFile(weightsPath(f.init));
+    init = file.metadata.lgl_kernel !== undefined ? Number(file.metadata.lgl_kernel) : lglKernelOfTensors(file.tensors);
+  }
+  const differs = (k: number, how: string) => {
+    if (init !== undefined && k !== init) throw new UserError(`--lgl-kernel ${how}${k}, but --init ${f.init} holds LGL kernel ${init} weights; leave --lgl-kernel out to fine-tune with theirs`);
+  };
+  if (f.lglKernel !== 'auto') {
+    if (f.lglKernel !== undefined) differs(f.lglKernel, '');
+    return { lglKernel: f.lglKernel ?? init ?? LGL_KERNEL_DEFAULT, lglKernelAuto: null };
+  }
+  if (!ds) throw new UserError('--lgl-kernel auto measures 2-D training masks; for volume datasets give --lgl-kernel N');
+  const m = await autoLglKernel(config, ds);
+  console.log(describeMeasurement(m));
+  differs(m.kernel, 'auto chose ');
+  return { lglKernel: m.kernel, lglKernelAuto: m };
 }
 
 const timestamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -179,6 +214,7 @@ async function configFromFlags(f: TrainFlags): Promise<TrainConfig> {
     seed: f.seed ?? PAPER_DEFAULTS.seed,
     ...runFlags(f),
   };
+  Object.assign(config, await lglKernelFromFlags(f, config, ds));
   checkConfig(config);
   return { ...config, init: await initWeights(f) };
 }
@@ -222,6 +258,7 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', `random seed (split, shuffling, augmentation, DropPath, init; default ${PAPER_DEFAULTS.seed}, volumes ${VOLUME_DEFAULTS.seed})`, intOption(0))
     .option('--accumulate <n>', 'micro-batches per optimizer step (gradient accumulation)', intOption(1), 1)
     .option('--drop-path <rate>', 'override the DropPath rate (MobileUtr: 0.1 in the LGL bottleneck)', Number)
+    .option('--lgl-kernel <n|auto>', `${LGL_KERNEL_HELP.replace(', or from the weights file', '')}; auto: D/16 from the mean diameter D of the training masks' objects at the input size, odd, clamped to 3..15`, lglKernelOrAutoOption)
     .option('--skip-nonfinite', 'skip batches with a non-finite loss or gradient instead of stopping')
     .option('--skip-unpaired', 'leave out images without masks (and masks without images) with a warning, instead of stopping')
     .option('--val-every <n>', 'validate every n epochs', intOption(1), 1)
@@ -252,7 +289,7 @@ export function registerTrain(program: Command): void {
         else if (!resume && flags.data === undefined)
           console.log(`No --data given: demo run on the bundled BUSI sample (${SAMPLE_DATA}), ${config.epochs} epochs at ${config.size}x${config.size}. Pass --data DIR to train on your images.`);
         console.log(
-          `${resume ? 'resuming' : 'training'} ${config.model} on ${config.data}: ${config.epochs} epochs, batch ${config.batch}, ${config.size}x${config.size}, ${config.optimizer} lr ${config.lr} (${config.schedule}), seed ${config.seed}, ${config.threads} threads${device === 'webgpu' ? ' (WebGPU)' : ''} -> ${runDir}`,
+          `${resume ? 'resuming' : 'training'} ${config.model} on ${config.data}: ${config.epochs} epochs, batch ${config.batch}, ${config.size}x${config.size}${config.lglKernel !== undefined ? `, LGL kernel ${config.lglKernel}` : ''}, ${config.optimizer} lr ${config.lr} (${config.schedule}), seed ${config.seed}, ${config.threads} threads${device === 'webgpu' ? ' (WebGPU)' : ''} -> ${runDir}`,
         );
 
         const controller = new AbortController();

@@ -1,6 +1,7 @@
 import { UserError } from '../errors.ts';
 import { readSafetensorsFile } from '../io/safetensors.ts';
 import { createModel, resolveOptions, type ModelOptions, type SegmentationModel } from './model.ts';
+import { lglKernelOfTensors } from './mobileutr/lgl-kernel.ts';
 import { weightsPath } from './pretrained.ts';
 import { MODELS } from './registry.ts';
 import { loadWeights } from './weights.ts';
@@ -15,7 +16,7 @@ export interface LoadModelOptions extends ModelOptions {
 
 /**
  * Builds a model and loads its weights. Options not given come from the weights file's metadata (written by our
- * trainer: model, size, in_channels, classes); every tensor is checked by name and shape. Problems are `UserError`s
+ * trainer: model, size, in_channels, classes, MobileUtr's lgl_kernel); every tensor is checked by name and shape. Problems are `UserError`s
  * naming the file.
  *
  * @example
@@ -27,7 +28,8 @@ export async function loadModel(options: LoadModelOptions): Promise<Segmentation
   const fromFile: ModelOptions = {};
   let name = o.model;
   if (o.weights) {
-    const meta = (await readSafetensorsFile(o.weights)).metadata;
+    const file = await readSafetensorsFile(o.weights);
+    const meta = file.metadata;
     const num = (key: string, option: keyof ModelOptions) => {
       if (meta[key] === undefined) return undefined;
       const n = Number(meta[key]);
@@ -42,11 +44,16 @@ export async function loadModel(options: LoadModelOptions): Promise<Segmentation
     fromFile.inChannels = num('in_channels', 'inChannels');
     fromFile.classes = num('classes', 'classes');
     if (name === undefined && meta.model && MODELS.has(meta.model)) name = meta.model;
+    // MobileUtr's LGL kernel: the metadata, else (files of the official code have none) its LocalAgg kernel's shape
+    if (MODELS.get(name ?? 'mobileutr')?.lglKernel) fromFile.lglKernel = num('lgl_kernel', 'lglKernel') ?? lglKernelOfTensors(file.tensors);
+    if (o.lglKernel !== undefined && fromFile.lglKernel !== undefined && o.lglKernel !== fromFile.lglKernel)
+      throw new UserError(`${o.weights}: the weights have LGL kernel ${fromFile.lglKernel}, not ${o.lglKernel}; leave --lgl-kernel out to use theirs`);
   }
   const model = createModel(name ?? 'mobileutr', {
     size: o.size ?? fromFile.size,
     inChannels: o.inChannels ?? fromFile.inChannels,
     classes: o.classes ?? fromFile.classes,
+    lglKernel: o.lglKernel ?? fromFile.lglKernel,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
   });
   if (o.weights) await loadWeights(model, o.weights);

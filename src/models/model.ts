@@ -3,6 +3,7 @@ import { GraphBuilder } from '../ir/builder.ts';
 import { encodeModel, type GraphSpec } from '../ir/onnx.ts';
 import type { Dim, Parameter, Value } from '../ir/types.ts';
 import { Rng } from '../util/rng.ts';
+import { checkLglKernel, LGL_KERNEL_DEFAULT } from './mobileutr/lgl-kernel.ts';
 import { MODELS, type ModelDefinition } from './registry.ts';
 
 export interface ModelOptions {
@@ -14,6 +15,11 @@ export interface ModelOptions {
   size?: number;
   /** Seed of the default PyTorch-style initialisation (default 0). */
   seed?: number;
+  /**
+   * MobileUtr's LGL kernel: the depthwise kernel of LocalAgg (pos_embed, attn), an odd integer 3..31 (default 9, the
+   * official code). Models without LGL blocks accept only the default.
+   */
+  lglKernel?: number;
 }
 
 export type ResolvedModelOptions = Required<ModelOptions>;
@@ -36,12 +42,13 @@ function checkInteger(name: string, value: number, min: number): void {
 }
 
 export function resolveOptions(o: ModelOptions): ResolvedModelOptions {
-  const r = { inChannels: o.inChannels ?? 3, classes: o.classes ?? 1, size: o.size ?? 256, seed: o.seed ?? 0 };
+  const r = { inChannels: o.inChannels ?? 3, classes: o.classes ?? 1, size: o.size ?? 256, seed: o.seed ?? 0, lglKernel: o.lglKernel ?? LGL_KERNEL_DEFAULT };
   checkInteger('in-channels', r.inChannels, 1);
   checkInteger('classes', r.classes, 1);
   checkInteger('size', r.size, 16);
   if (r.size % 16 !== 0) throw new UserError(`size must be a multiple of 16 (the network downsamples 4 times), got ${r.size}`);
   if (r.size > 4096) throw new UserError(`size must be at most 4096, got ${r.size}`);
+  checkLglKernel(r.lglKernel);
   return r;
 }
 
@@ -71,6 +78,8 @@ export class SegmentationModel {
     this.options = resolveOptions(options);
     const multiple = this.definition.sizeMultiple ?? 16;
     if (this.options.size % multiple !== 0) throw new UserError(`${name} needs a size that is a multiple of ${multiple}, got ${this.options.size}`);
+    if (!this.definition.lglKernel && this.options.lglKernel !== LGL_KERNEL_DEFAULT)
+      throw new UserError(`lgl-kernel applies to MobileUtr (mobileutr, mobileutr-l) only; ${name} has no LGL blocks`);
     this.graph = this.buildGraph({});
     this.weights = new Map([...this.graph.builder.params].map(([k, p]) => [k, p.data]));
   }
@@ -95,7 +104,7 @@ export class SegmentationModel {
     const builder = new GraphBuilder({ training: g.training ?? false, rng: new Rng(seed) });
     const batch: Dim = g.batch ?? 'N';
     const input = builder.input('input', [batch, inChannels, size, size]);
-    const logits = this.definition.build(builder, input, classes);
+    const logits = this.definition.build(builder, input, classes, this.options);
     return { builder, input, logits };
   }
 
@@ -130,6 +139,7 @@ export class SegmentationModel {
         in_channels: String(this.options.inChannels),
         classes: String(this.options.classes),
         size: String(this.options.size),
+        ...(this.definition.lglKernel ? { lgl_kernel: String(this.options.lglKernel) } : {}),
       },
     };
   }

@@ -5,14 +5,17 @@ import { MOBILEUTR, MOBILEUTR_L } from './mobileutr/config.ts';
 import { mobileUtr } from './mobileutr/model.ts';
 import { uNet } from './unet/model.ts';
 import { unext } from './unext/model.ts';
+import type { ResolvedModelOptions } from './model.ts';
 
 /** A segmentation architecture: builds logits [N, classes, H, W] from an input [N, C, H, W]. */
 export interface ModelDefinition {
   name: string;
   description: string;
-  build(b: GraphBuilder, input: Value, classes: number): Value;
+  build(b: GraphBuilder, input: Value, classes: number, options?: ResolvedModelOptions): Value;
   /** The input size must be a multiple of this (default 16). */
   sizeMultiple?: number;
+  /** The architecture has LGL blocks and takes the `lglKernel` option (MobileUtr). */
+  lglKernel?: boolean;
 }
 
 /** Every model the toolkit knows, by CLI name. */
@@ -21,12 +24,14 @@ export const MODELS: ReadonlyMap<string, ModelDefinition> = new Map(
     {
       name: 'mobileutr',
       description: 'MobileUtr (dims 16-32-64-128, 4 heads), the paper model',
-      build: (b: GraphBuilder, x: Value, classes: number) => mobileUtr(b, x, classes, MOBILEUTR),
+      build: (b: GraphBuilder, x: Value, classes: number, o?: ResolvedModelOptions) => mobileUtr(b, x, classes, { ...MOBILEUTR, lglKernel: o?.lglKernel ?? MOBILEUTR.lglKernel }),
+      lglKernel: true,
     },
     {
       name: 'mobileutr-l',
       description: 'MobileUtr-L (dims 32-64-128-256, 8 heads)',
-      build: (b: GraphBuilder, x: Value, classes: number) => mobileUtr(b, x, classes, MOBILEUTR_L),
+      build: (b: GraphBuilder, x: Value, classes: number, o?: ResolvedModelOptions) => mobileUtr(b, x, classes, { ...MOBILEUTR_L, lglKernel: o?.lglKernel ?? MOBILEUTR_L.lglKernel }),
+      lglKernel: true,
     },
     {
       name: 'unet',

@@ -40,10 +40,11 @@ export function stateDictTensors(model: SegmentationModel): [string, TensorToEnc
   });
 }
 
-/** The metadata our weights files carry: format 'pt' (what safetensors.torch expects), model and options. */
+/** The metadata our weights files carry: format 'pt' (what safetensors.torch expects), model and options (MobileUtr: lgl_kernel). */
 export function weightsMetadata(model: SegmentationModel, metadata: Record<string, string> = {}): Record<string, string> {
   const o = model.options;
-  return { format: 'pt', model: model.name, in_channels: String(o.inChannels), classes: String(o.classes), size: String(o.size), ...metadata };
+  const lgl: Record<string, string> = model.definition.lglKernel ? { lgl_kernel: String(o.lglKernel) } : {};
+  return { format: 'pt', model: model.name, in_channels: String(o.inChannels), classes: String(o.classes), size: String(o.size), ...lgl, ...metadata };
 }
 
 /** The weights as .safetensors bytes (see saveWeights); used where there is no file system (the browser). */

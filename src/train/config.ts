@@ -1,6 +1,7 @@
 import type { Intensity } from '../data/volume/intensity.ts';
 import type { SliceAxis } from '../data/volume/slices.ts';
 import { UserError } from '../errors.ts';
+import type { LglKernelMeasurement } from '../models/mobileutr/lgl-kernel.ts';
 
 /** How a volume dataset becomes training slices (absent for 2-D image datasets). */
 export interface VolumeTrainOptions {
@@ -51,6 +52,10 @@ export interface TrainConfig {
   /** Images decoded in parallel by the loader (sharp/libvips threads). */
   workers: number;
   accumulate: number;
+  /** MobileUtr's LGL kernel (odd, 3..31; absent in runs from before the option: 9, the official code). */
+  lglKernel?: number;
+  /** What `--lgl-kernel auto` measured on the training masks (null or absent: the kernel was given or the default). */
+  lglKernelAuto?: LglKernelMeasurement | null;
   /** DropPath rate override (null: the model's own, 0.1 in MobileUtr's LGL bottleneck). */
   dropPath: number | null;
   /** On a non-finite loss or gradient: stop (default) or skip the batch. */

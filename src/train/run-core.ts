@@ -123,7 +123,7 @@ export async function trainWith(config: TrainConfig, deps: RunDeps, o: TrainRunO
     throw new UserError(`${source.samplesPerEpoch} training ${samples} are fewer than one batch of ${dropLast ? `${config.batch}x${config.accumulate}` : config.batch}: lower --batch`);
   if (source.kind === 'volumes' && val.length === 0) throw new UserError(`no validation ${source.kind === 'volumes' ? 'cases' : 'images'}: raise --val or give --val-split`);
 
-  const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
+  const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed, lglKernel: config.lglKernel });
   if (config.init && !o.resume) {
     if (!deps.initialWeights) throw new UserError(`--init ${config.init}: this trainer cannot read weights files`);
     await deps.initialWeights(model);

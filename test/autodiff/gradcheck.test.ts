@@ -51,6 +51,9 @@ const CASES: Case[] = [
   { name: 'Conv depthwise 3x3', inputs: { x: { shape: [2, 4, 8, 8] }, w: { shape: [4, 1, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1], group: 4 }) },
   { name: 'Conv depthwise 3x3 at 5x5 (no SpaceToDepth)', inputs: { x: { shape: [2, 3, 5, 5] }, w: { shape: [3, 1, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 3 }) },
   { name: 'Conv depthwise 7x7 pad 3', inputs: { x: { shape: [2, 3, 8, 8] }, w: { shape: [3, 1, 7, 7] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [3, 3, 3, 3], group: 3 }) },
+  // MobileUtr's --lgl-kernel: LocalAgg's depthwise k×k on the stride-8 map, which at small sizes is narrower than k
+  { name: 'Conv depthwise 5x5 pad 2 (--lgl-kernel 5)', inputs: { x: { shape: [2, 3, 8, 8] }, w: { shape: [3, 1, 5, 5] }, b: { shape: [3] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [2, 2, 2, 2], group: 3 }) },
+  { name: 'Conv depthwise 15x15 pad 7 on a 4x4 map (--lgl-kernel 15 at size 32)', inputs: { x: { shape: [2, 3, 4, 4] }, w: { shape: [3, 1, 15, 15] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [7, 7, 7, 7], group: 3 }) },
   { name: 'Conv grouped 1->4 per group', inputs: { x: { shape: [2, 3, 6, 6] }, w: { shape: [12, 1, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 3 }) },
   { name: 'Conv grouped 4->1 per group', inputs: { x: { shape: [2, 12, 6, 6] }, w: { shape: [3, 4, 3, 3] }, b: { shape: [3] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { pads: [1, 1, 1, 1], group: 3 }) },
   { name: 'Conv grouped 2->2 per group', inputs: { x: { shape: [1, 4, 5, 5] }, w: { shape: [4, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 2 }) },

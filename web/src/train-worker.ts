@@ -57,7 +57,7 @@ async function bestModel(run: Awaited<ReturnType<typeof openBrowserRun>>) {
   const best = await readFileAt(run.dir, 'best.safetensors');
   if (!best) throw new Error('no best.safetensors yet: train at least one epoch');
   const { config } = run;
-  const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed });
+  const model = createModel(config.model, { size: config.size, inChannels: config.inChannels, classes: config.classes, seed: config.seed, lglKernel: config.lglKernel });
   loadStateDict(model, parseSafetensors(new Uint8Array(await best.arrayBuffer()), 'best.safetensors'), 'best.safetensors');
   return model;
 }

@@ -7,6 +7,8 @@ export interface MobileUtrConfig {
   heads: number;
   /** DropPath rate of the LGL bottleneck. */
   dropPath: number;
+  /** Depthwise kernel of the LGL blocks' LocalAgg (pos_embed and attn): 9 in the official code (lgl-kernel.ts). */
+  lglKernel: number;
 }
 
 export const MOBILEUTR: MobileUtrConfig = {
@@ -15,6 +17,7 @@ export const MOBILEUTR: MobileUtrConfig = {
   kernels: [3, 3, 7],
   heads: 4,
   dropPath: 0.1,
+  lglKernel: 9,
 };
 
 export const MOBILEUTR_L: MobileUtrConfig = {
@@ -23,4 +26,5 @@ export const MOBILEUTR_L: MobileUtrConfig = {
   kernels: [3, 3, 7],
   heads: 8,
   dropPath: 0.1,
+  lglKernel: 9,
 };

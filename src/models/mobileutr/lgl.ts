@@ -10,13 +10,13 @@ function sigmoidGate(b: GraphBuilder, x: Value, branch: Value): Value {
   return op.Mul(b, x, op.Add(b, op.Sigmoid(b, branch), b.constant([0.5], [])));
 }
 
-/** LocalAgg: sigmoid-gated depthwise 9×9, 1x1-dw9x9-1x1 and grouped-3×3 CMlp branches. */
-export function localAgg(b: GraphBuilder, x: Value, dropRate: number): Value {
+/** LocalAgg: sigmoid-gated depthwise k×k (9×9 in the official code), 1x1-dwkxk-1x1 and grouped-3×3 CMlp branches. */
+export function localAgg(b: GraphBuilder, x: Value, dropRate: number, kernel = 9): Value {
   const dim = x.shape[1] as number;
   return b.module('LocalAgg', () => {
-      x = sigmoidGate(b, x, conv2d(b, 'pos_embed', x, dim, { kernel: 9, groups: dim }));
+      x = sigmoidGate(b, x, conv2d(b, 'pos_embed', x, dim, { kernel, groups: dim }));
       let branch = conv2d(b, 'conv1', batchNorm2d(b, 'norm1', x), dim, { kernel: 1 });
-      branch = conv2d(b, 'conv2', conv2d(b, 'attn', branch, dim, { kernel: 9, groups: dim }), dim, { kernel: 1 });
+      branch = conv2d(b, 'conv2', conv2d(b, 'attn', branch, dim, { kernel, groups: dim }), dim, { kernel: 1 });
       x = sigmoidGate(b, x, dropPath(b, branch, dropRate));
       const normed = batchNorm2d(b, 'norm2', x);
       const mlp = b.scope('mlp', () => {
@@ -80,7 +80,7 @@ export function selfAttn(b: GraphBuilder, x: Value, heads: number, sampleRatio: 
     });
 }
 
-/** One LGL block, module `name`: LocalAgg (only when sampleRatio > 1) then SelfAttn. */
-export function lglBlock(b: GraphBuilder, name: number, x: Value, heads: number, sampleRatio: number, dropRate: number): Value {
-  return b.module(name, () => selfAttn(b, sampleRatio > 1 ? localAgg(b, x, dropRate) : x, heads, sampleRatio, dropRate));
+/** One LGL block, module `name`: LocalAgg (only when sampleRatio > 1, depthwise kernel `kernel`) then SelfAttn. */
+export function lglBlock(b: GraphBuilder, name: number, x: Value, heads: number, sampleRatio: number, dropRate: number, kernel = 9): Value {
+  return b.module(name, () => selfAttn(b, sampleRatio > 1 ? localAgg(b, x, dropRate, kernel) : x, heads, sampleRatio, dropRate));
 }

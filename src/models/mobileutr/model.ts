@@ -28,7 +28,7 @@ export function mobileUtr(b: GraphBuilder, input: Value, classes: number, cfg: M
 
   let y = maxPool2(b, skip2);
   b.scope('lklgl_bottleneck', () => {
-    for (let i = 0; i < l4; i++) y = lglBlock(b, i, y, cfg.heads, 2, cfg.dropPath);
+    for (let i = 0; i < l4; i++) y = lglBlock(b, i, y, cfg.heads, 2, cfg.dropPath, cfg.lglKernel);
   });
   y = convBlock(b, 'expend_dims', y, d3);
   b.scope('transformer_bottleneck', () => {
