@@ -140,7 +140,7 @@ export function registerServe(program: Command): void {
 
         let stopping = false;
         // Forced stop: die by the signal's default action (the inference worker processes exit when their IPC
-        // channel closes, after the run they are in, if any; the volume worker threads go with the process).
+        // channel closes, abandoning the run they are in, if any; the volume worker threads go with the process).
         const die = (signal: NodeJS.Signals) => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);

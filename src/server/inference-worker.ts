@@ -41,8 +41,12 @@ if (!process.send) {
   console.error('mobileutr: inference-worker is started by `mobileutr serve`, not on its own');
   process.exit(1);
 }
-// the service went away (closed, killed, crashed): nothing is left to answer to
+// the service went away (closed, killed, crashed): nothing is left to answer to; a run in progress is abandoned
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal (and systemd's control-group stop) signals the whole process group: the worker must not die
+// under the batch it runs while the service finishes its requests; the service stops it (a 'stop' message, or its
+// IPC channel closing), and kills it if it does not go
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
 
 let session: NodeSession | undefined;
 let hooks: WorkerTestHooks = {};

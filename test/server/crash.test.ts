@@ -196,8 +196,23 @@ describe('a worker that crashes at every start', () => {
   });
 });
 
-
 describe('worker processes and the service', () => {
+  it('SIGINT and SIGTERM to a worker (Ctrl-C signals the whole process group) do not stop it: the service does', async () => {
+    const pool = await WorkerPool.create(model, { workers: 1 });
+    try {
+      const [pid] = pool.pids;
+      process.kill(pid!, 'SIGINT');
+      process.kill(pid!, 'SIGTERM');
+      // (a signal that killed it would be delivered before it could read this batch)
+      const logits = await pool.logits(new Float32Array(3 * 32 * 32).map((_, i) => Math.sin(i)), 1);
+      expect(logits.length).toBe(32 * 32);
+      expect(pool.pids).toEqual([pid]);
+      expect(pool.restarts).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a service killed with SIGKILL leaves no worker process behind', async () => {
     const s = await serveCli('--size', '32', '--concurrency', '2');
     await waitForLog(s, /inference worker 1 ready/);
