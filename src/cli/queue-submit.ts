@@ -110,12 +110,12 @@ export async function submit(flags: SubmitFlags): Promise<void> {
       const chunkIds = ids.slice(i, i + CHUNK);
       // BullMQ adds nothing for an id it holds, but does not say so: count the new ones first
       const exists = await chunkIds.reduce((p, id) => p.exists(queue.toKey(id)), client.pipeline()).exec();
-      const fresh = chunk.filter((_, k) => exists?.[k]?.[1] === 0);
+      const fresh = chunk.flatMap((data, k) => (exists?.[k]?.[1] === 0 ? [{ data, id: chunkIds[k]! }] : []));
       await queue.addBulk(
-        fresh.map((data) => ({
+        fresh.map(({ data, id }) => ({
           name: JOB_NAME,
           data,
-          opts: { jobId: ids[full.indexOf(data)]!, attempts: flags.attempts, backoff: { type: 'exponential', delay: flags.backoff }, removeOnComplete: false, removeOnFail: false },
+          opts: { jobId: id, attempts: flags.attempts, backoff: { type: 'exponential', delay: flags.backoff }, removeOnComplete: false, removeOnFail: false },
         })),
       );
       added += fresh.length;

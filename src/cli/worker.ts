@@ -2,6 +2,7 @@
 // each (the same code: predict-core.ts), whole or not at all. Any number of workers, on any machines that see the
 // same files at the same paths, may run at once; BullMQ gives each job to one worker at a time, and a job whose
 // worker died (its lock expired) goes back to the queue for another.
+import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker, type Job } from 'bullmq';
@@ -57,7 +58,10 @@ class ModelCache {
 
   /** Runs `fn` with the model `spec` names (loaded once, then cached). */
   async use<T>(spec: ModelSpec, fn: (m: LoadedModel) => Promise<T>): Promise<T> {
-    const key = JSON.stringify(spec);
+    // the weights file's size and time too: weights rewritten at the same path (a retrained best.safetensors; the
+    // job ids hash their bytes, so they are new jobs) must not run on the model loaded from the old file
+    const file = spec.weights ? await stat(spec.weights).catch(() => undefined) : undefined;
+    const key = JSON.stringify([spec, file ? [file.size, file.mtimeMs, file.ino] : null]);
     let entry = this.entries.get(key);
     if (entry) this.entries.delete(key); // re-inserted below: the Map's order is the recency order
     else {

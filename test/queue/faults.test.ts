@@ -5,6 +5,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/redis-server.ts';
+import { createModel } from '../../src/models/model.ts';
+import { saveWeights } from '../../src/models/weights.ts';
 import { cliAll } from '../reliability/support.ts';
 import {
   cli,
@@ -208,6 +210,34 @@ describe('queue faults', () => {
     expect(all.stdout).toContain('6 jobs not started removed, 0 completed and 0 failed forgotten');
     const again = await queueCli(redis.url, 'submit', [...args, '--json']);
     expect(JSON.parse(again.stdout)).toEqual({ queue: t.queue, added: 5, existing: 0 });
+  });
+
+  it('weights rewritten at the same path: the next jobs run on the new weights, not on the model a worker loaded', async () => {
+    const t = fresh();
+    const names = await sampleImages(t.input, 1);
+    const w = join(dir, `rewritten${n}.safetensors`);
+    await saveWeights(createModel('mobileutr', { size: 32, seed: 3 }), w);
+    const worker = startWorker(redis.url, ['--queue', t.queue]);
+    workers.push(worker);
+    const { queue, close } = openQueue(redis.url, t.queue);
+    try {
+      const submit = async (out: string) => {
+        const r = await queueCli(redis.url, 'submit', ['--queue', t.queue, '--input', t.input, '--out', out, '--weights', w, '--prob']);
+        expect(r.code, r.stderr).toBe(0);
+      };
+      await submit(join(t.out, 'old'));
+      await waitFor('the first job', async () => (await queue.getCompletedCount()) === 1);
+      await saveWeights(createModel('mobileutr', { size: 32, seed: 11 }), w); // retrained, same path
+      await submit(join(t.out, 'new'));
+      await waitFor('the second job', async () => (await queue.getCompletedCount()) === 2);
+    } finally {
+      await close();
+    }
+    const predicted = await cli(['predict', '--input', t.input, '--out', t.ref, '--weights', w, '--threads', '1', '--prob']);
+    expect(predicted.code, predicted.stderr).toBe(0);
+    const files = [names[0]!, names[0]!.replace('.png', '_prob.png')];
+    expect(differing(t.ref, join(t.out, 'new'), files)).toEqual([]);
+    expect(differing(t.ref, join(t.out, 'old'), files)).not.toEqual([]); // (the two weights do differ)
   });
 
   it('unreachable Redis, a bad URL, a missing input or list entry: one line, exit 1, no stack trace', async () => {
