@@ -49,6 +49,8 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
         if (await ping(port)) return resolve(child);
         await sleep(25);
       }
+      // not left running (startRedis tries another port, and nothing would stop this one)
+      child.kill('SIGKILL');
       reject(new Error(`redis-server on port ${port} did not answer within 5 s:\n${log}`));
     };
     void probe();

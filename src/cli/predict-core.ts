@@ -1,4 +1,4 @@
-// What `predict` does per input, shared with the queue worker (src/queue/worker.ts) so that both write the same
+// What `predict` does per input, shared with the queue worker (src/cli/worker.ts) so that both write the same
 // files byte for byte: finding the inputs of a path, the output files of one segmented image, one volume case.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';

@@ -65,8 +65,14 @@ export async function browserLatency(model: Uint8Array, o: { size: number; threa
     throw new UserError('browser latency needs playwright-core (npm install --save-dev playwright-core)');
   }
   const server = await serve(model);
-  const browser = await playwright.chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  let browser: import('playwright-core').Browser | undefined;
   try {
+    try {
+      browser = await playwright.chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    } catch (e) {
+      // playwright's message runs over many lines (its call log): the first says why
+      throw new UserError(`browser latency: cannot start Chromium at ${executablePath}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
+    }
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
@@ -76,7 +82,7 @@ export async function browserLatency(model: Uint8Array, o: { size: number; threa
     );
     return { ms: r.times, isolated: r.isolated };
   } finally {
-    await browser.close();
+    await browser?.close();
     server.close();
   }
 }
