@@ -15,10 +15,10 @@ import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
 import { action, ensureOutputDir, intOption, reportPairing, writeOutput } from './run.ts';
 
-/** Named schedules: the paper's, and the longest that fits the comparison in about an hour on 2 CPU cores. */
+/** Named schedules: the paper's, and two short ones for CPUs (their times are in the README). */
 export const COMPARE_SCHEDULES: Record<string, { epochs: number; size: number; batch: number; about: string }> = {
-  'cpu-e5-96': { epochs: 5, size: 96, batch: 8, about: '5 epochs at 96x96: 4 models x 3 BUSI splits in about an hour on 2 CPU cores' },
-  'cpu-e20-128': { epochs: 20, size: 128, batch: 8, about: '20 epochs at 128x128 (repro:busi): about 4 hours for 4 models x 3 splits on 2 CPU cores' },
+  'cpu-e5-96': { epochs: 5, size: 96, batch: 8, about: '5 epochs at 96x96, the short CPU schedule' },
+  'cpu-e20-128': { epochs: 20, size: 128, batch: 8, about: '20 epochs at 128x128, the schedule of repro:busi' },
   paper: { epochs: 300, size: 256, batch: 8, about: "the paper's schedule, 300 epochs at 256x256 (a GPU's work)" },
 };
 const DEFAULT_MODELS = ['mobileutr', 'unext', 'cmunext', 'unet'];
