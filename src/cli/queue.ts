@@ -107,18 +107,16 @@ export function registerQueue(program: Command): void {
     .action(
       action((flags: QueueFlags) =>
         withQueue(flags, async (q) => {
-          // job by job: BullMQ's bulk retryJobs keeps the attempts made, so a retried job would fail at its first error
+          // job by job: BullMQ's bulk retryJobs keeps the attempts made, so a retried job would fail at its first error.
+          // The jobs failed now, each once: one that fails again while this runs (workers are up) stays failed, rather
+          // than being retried again and again
+          const ids = await q.getRanges(['failed'], 0, -1);
           let n = 0;
-          for (;;) {
-            const page = await q.getFailed(0, 499);
-            let moved = 0;
-            for (const job of page) {
-              // a job another client retries at the same moment is no longer failed: skip it
-              const ok = await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).then(() => true, () => false);
-              if (ok) moved++;
-            }
-            n += moved;
-            if (moved === 0) break;
+          for (const id of ids) {
+            const job = await q.getJob(id);
+            // a job another client retried or removed at the same moment is no longer failed: skip it
+            const ok = job ? await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).then(() => true, () => false) : false;
+            if (ok) n++;
           }
           console.log(`queue "${q.name}": ${n} failed job${n === 1 ? '' : 's'} moved back to waiting, with all their attempts`);
         }),
