@@ -5,6 +5,7 @@
 // What it shows: element-wise passes over [8,64,256,256] are bound by memory bandwidth (a second thread gains
 // little), so the backward's cost is mostly its number of passes over the large tensors.
 import { Command } from 'commander';
+import { convInputGrad, convWeightGrad, type ConvGeometry } from '../src/autodiff/conv-grads.ts';
 import { GraphBuilder } from '../src/ir/builder.ts';
 import { encodeModel } from '../src/ir/onnx.ts';
 import type { Value } from '../src/ir/types.ts';
@@ -28,6 +29,30 @@ const ATTN = [N, 4, 1024, 1024];
 const HEAD = [N, 4, 1024, 32];
 const zero = (b: B) => b.constant([0], []);
 
+/**
+ * CMUNeXt's groups=2 fusion convs (Up_conv2..5: 3x3, pad 1, on cat(skip, up)) at batch 8, 256x256: the forward
+ * and both gradients, the gradients as one grouped Conv ('native') and per group with the dense kernels ('split');
+ * then 8 groups of 16 channels.
+ */
+function groupedConvCases(): [string, (b: B) => Value[]][] {
+  // the last: the most groups that 'auto' splits
+  const shapes: [string, number, number, number][] = [['Up_conv2', 32, 256, 2], ['Up_conv3', 64, 128, 2], ['Up_conv4', 256, 64, 2], ['Up_conv5', 320, 32, 2], ['8 groups', 128, 64, 8]];
+  const cases: [string, (b: B) => Value[]][] = [];
+  for (const [name, c, s, group] of shapes) {
+    const g: ConvGeometry = { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], group };
+    const x = [N, c, s, s];
+    const w = [c, c / group, 3, 3];
+    const label = `grouped ${name} [8,${c},${s},${s}] g${group}`;
+    cases.push([`${label} forward`, (b) => [op.Conv(b, b.input('x', x), b.input('w', w), null, { pads: g.pads, group })]]);
+    for (const mode of ['native', 'split'] as const) {
+      cases.push([`${label} dx ${mode}`, (b) => [convInputGrad(b, b.input('dy', x), b.input('w', w), x, g, mode)]]);
+      cases.push([`${label} dW ${mode}`, (b) => [convWeightGrad(b, b.input('x', x), b.input('dy', x), w, g, undefined, mode)]]);
+    }
+    cases.push([`${label} dW split im2col`, (b) => [convWeightGrad(b, b.input('x', x), b.input('dy', x), w, g, 'im2col', 'split')]]);
+  }
+  return cases;
+}
+
 const CASES: [string, (b: B) => Value[]][] = [
   ['Mul [8,64,256,256]', (b) => [op.Mul(b, b.input('x', BIG), b.input('y', BIG))]],
   ['Erf', (b) => [op.Erf(b, b.input('x', BIG))]],
@@ -41,6 +66,7 @@ const CASES: [string, (b: B) => Value[]][] = [
   ['relu grad: dy * float(y > 0)', (b) => [op.Mul(b, b.input('dy', BIG), op.Cast(b, op.Greater(b, b.input('y', BIG), zero(b)), 'float32'))]],
   ['conv 1x1 16->64, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [64, 16, 1, 1]), null)]],
   ['depthwise 3x3, 16 ch, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [16, 1, 3, 3]), null, { pads: [1, 1, 1, 1], group: 16 })]],
+  ...groupedConvCases(),
   ['attention P·dO', (b) => [op.MatMul(b, b.input('p', ATTN), b.input('do', HEAD))]],
   ['attention Pᵀ·dO (transposed operand)', (b) => [op.MatMul(b, op.Transpose(b, b.input('p', ATTN), [0, 1, 3, 2]), b.input('do', HEAD))]],
 ];
@@ -61,7 +87,8 @@ async function kernelMs(name: string, build: (b: B) => Value[], threads: number,
   session.endProfiling();
   await session.release();
   const p = readProfile(prefix, 1);
-  return `${p.totalMs.toFixed(1)} (${p.nodes.map((n) => `${n.opType} ${n.ms.toFixed(1)}`).join(' + ')})`;
+  const parts = p.nodes.length > 6 ? p.byOpType : p.nodes.map((n) => [n.opType, n.ms] as const);
+  return `${p.totalMs.toFixed(1)} (${parts.map(([t, ms]) => `${t} ${ms.toFixed(1)}`).join(' + ')})`;
 }
 
 const threads = String(opts.threads).split(',').map(Number);
@@ -71,5 +98,5 @@ for (const [name, build] of CASES) {
   if (opts.only && !name.includes(String(opts.only))) continue;
   const cells: string[] = [];
   for (const t of threads) cells.push(await kernelMs(name, build, t, runs));
-  console.log(`${name.padEnd(48)} ${cells.join(' | ')}`);
+  console.log(`${name.padEnd(56)} ${cells.join(' | ')}`);
 }

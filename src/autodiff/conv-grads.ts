@@ -31,9 +31,23 @@ export function blockSize(ho: number, wo: number, preferred: readonly number[]):
  * batch 8, 256x256. Dense 3x3: one MatMul per tap on flattened windows 10-50 ms, im2col (Slice + Concat, one
  * MatMul) 12-74 ms and better only for few input channels (the stem: 12 vs 25 ms), SpaceToDepth 2/4/8 18-110 ms,
  * dy as the kernel 25-146 ms. Depthwise and grouped: SpaceToDepth 4, 3-26 ms (block 1 is 2-5x slower, 8 similar).
+ * Grouped convs with several channels per group on both sides take the dense kernels per group (GroupedMode).
  */
 const weightGradStrategy = (group: number, cin: number): Strategy => (group !== 1 ? 4 : cin <= 4 ? 'im2col' : 'taps');
 export type Strategy = 'im2col' | 'taps' | number;
+
+/**
+ * Grouped convs that are not depthwise (more than one channel per group on both sides): 'split' computes each
+ * group's gradients with the dense kernels on its channels (Split of x, dy and W; Concat of the parts), 'native'
+ * as one grouped Conv (dx a flipped Conv or ConvTranspose, dW SpaceToDepth 4). 'auto' splits up to MAX_SPLIT_GROUPS groups.
+ * ORT 1.30, one thread, kernel ms at CMUNeXt's groups=2 3x3 fusion convs, batch 8, 256x256 (npm run bench:ops --
+ * --only grouped): dW native -> split 932 -> 431, 466 -> 215, 4634 -> 524, 1155 -> 164 (Up_conv2..5); dx
+ * 198 -> 161, 143 -> 127, 692 -> 446, 181 -> 169; 8 groups of 16 at [8,128,64,64]: dW 115 -> 40, dx 35 -> 32.
+ */
+export type GroupedMode = 'auto' | 'split' | 'native';
+const MAX_SPLIT_GROUPS = 8;
+const splitsGroups = (group: number, cig: number, cog: number, mode: GroupedMode): boolean =>
+  group > 1 && cig > 1 && cog > 1 && (mode === 'split' || (mode === 'auto' && group <= MAX_SPLIT_GROUPS));
 
 /** Zero-pads x by the conv's pads, plus `extraRows` at the bottom. */
 const padInput = (b: B, x: Value, g: ConvGeometry, extraRows = 0): Value =>
@@ -83,11 +97,19 @@ function tapsWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g:
  * SpaceToDepth(dy, S) turns each S×S phase of dy into its own output channel, so that Conv has S² times more
  * output channels and an (S·stride)-dilated kernel S² times smaller; a Gather picks each kernel tap of each phase.
  */
-export function convWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry, strategy?: Strategy): Value {
+export function convWeightGrad(b: B, x: Value, dy: Value, wShape: readonly number[], g: ConvGeometry, strategy?: Strategy, grouped: GroupedMode = 'auto'): Value {
   const [n, cin, h, w] = dims(x);
   const [, cout, ho, wo] = dims(dy);
   const [kh, kw] = g.kernel;
   const cig = cin / g.group;
+  if (splitsGroups(g.group, cig, cout! / g.group, grouped)) {
+    // per group: the dense kernel on the group's channels of x and dy, the groups' dW stacked along Cout
+    const xs = op.Split(b, x, Array(g.group).fill(cig), 1);
+    const dys = op.Split(b, dy, Array(g.group).fill(cout! / g.group), 1);
+    const dense = { ...g, group: 1 };
+    const parts = xs.map((xi, i) => convWeightGrad(b, xi, dys[i]!, [wShape[0]! / g.group, ...wShape.slice(1)], dense, strategy));
+    return op.Concat(b, parts, 0);
+  }
   const pointwise = kh === 1 && kw === 1 && g.group === 1 && g.strides.every((v) => v === 1) && g.pads.every((v) => v === 0);
   if (pointwise) {
     // [N, Co, HW] x [N, HW, Ci] summed over N (ORT fuses the Transpose into the MatMul)
@@ -155,9 +177,17 @@ function adjointWeight(b: B, wt: Value, group: number, flip: boolean): Value {
 }
 
 /** dL/dx of y = Conv(x, W): a flipped Conv when the stride is 1 (faster than ConvTranspose in ORT), else ConvTranspose. */
-export function convInputGrad(b: B, dy: Value, wt: Value, xShape: readonly number[], g: ConvGeometry): Value {
-  const [, , h, w] = xShape;
-  const [, , ho, wo] = dims(dy);
+export function convInputGrad(b: B, dy: Value, wt: Value, xShape: readonly number[], g: ConvGeometry, grouped: GroupedMode = 'auto'): Value {
+  const [n, cin, h, w] = xShape;
+  const [, cout, ho, wo] = dims(dy);
+  if (splitsGroups(g.group, cin! / g.group, cout! / g.group, grouped)) {
+    // per group: the dense input gradient from the group's channels of dy and its rows of W, concatenated along C
+    const cog = cout! / g.group;
+    const dys = op.Split(b, dy, Array(g.group).fill(cog), 1);
+    const ws = op.Split(b, wt, Array(g.group).fill(cog), 0);
+    const dense = { ...g, group: 1 };
+    return op.Concat(b, dys.map((d, i) => convInputGrad(b, d, ws[i]!, [n!, cin! / g.group, h!, w!], dense)), 1);
+  }
   const [kh, kw] = g.kernel;
   const [dh, dw] = g.dilations;
   const flippedPads = [dh * (kh - 1) - g.pads[0], dw * (kw - 1) - g.pads[1], dh * (kh - 1) - g.pads[2], dw * (kw - 1) - g.pads[3]];

@@ -117,6 +117,10 @@ const CASES: Case[] = [
   { name: 'BCE + Dice loss', inputs: { x: { shape: [2, 1, 4, 4], lo: -3, hi: 3 }, t: { shape: [2, 1, 4, 4], constant: true, choices: [0, 1] } }, build: (b, v) => bceDiceLoss(b, v.x!, v.t!) },
   { name: 'CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => diceCeLoss(b, v.x!, v.t!) },
   { name: 'TransUNet CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => transunetLoss(b, v.x!, v.t!) },
+  // appended rather than next to the other convs: a case's seed is 1000 + its index
+  { name: 'Conv grouped 3->2 per group, stride 2 (per-group dense gradients)', inputs: { x: { shape: [2, 6, 7, 7] }, w: { shape: [4, 3, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { strides: [2, 2], pads: [1, 0, 1, 1], group: 2 }) },
+  { name: 'Conv grouped 2->2 per group, 9 groups (one grouped Conv)', inputs: { x: { shape: [1, 18, 5, 5] }, w: { shape: [18, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 9 }) },
+  { name: 'ConvTranspose grouped 2->3 per group k2 s2', inputs: { x: { shape: [2, 4, 3, 3] }, w: { shape: [4, 3, 2, 2] } }, build: (b, v) => convT(b, v.x!, v.w!, null, { kernel_shape: [2, 2], strides: [2, 2], group: 2 }) },
 ];
 
 function fill(rng: Rng, n: number, f: Fill): Float32Array {
