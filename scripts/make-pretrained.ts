@@ -2,9 +2,9 @@
 // dataset, citation, licence, schedule and validation scores in its metadata, and the .onnx export beside it.
 //   npx tsx scripts/make-pretrained.ts --run runs/pretrained-busi --name busi
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { writeWhole } from '../src/io/write-whole.ts';
 import { loadModel } from '../src/models/load.ts';
 import { PRETRAINED, PRETRAINED_DIR } from '../src/models/pretrained.ts';
 import { saveWeights } from '../src/models/weights.ts';
@@ -38,5 +38,5 @@ const metadata: Record<string, string> = {
 };
 const stem = join(PRETRAINED_DIR, entry.file.replace(/\.safetensors$/, ''));
 await saveWeights(model, `${stem}.safetensors`, metadata);
-await writeFile(`${stem}.onnx`, await exportOnnx(model, { metadata }));
+await writeWhole(`${stem}.onnx`, await exportOnnx(model, { metadata }));
 console.log(`wrote ${stem}.safetensors and ${stem}.onnx: ${model.name} ${config.size}x${config.size}, epoch ${best.epoch}, val IoU ${(100 * best.val_iou).toFixed(2)}, Dice ${(100 * best.val_dice).toFixed(2)}`);

@@ -128,6 +128,50 @@ async function writeReport(out: string, runs: readonly PlannedRun[], costs: Read
   return md;
 }
 
+/** Trains the runs in order, skipping finished ones and resuming an interrupted one; stops when `signal` aborts. */
+async function trainAll(runs: readonly PlannedRun[], f: CompareFlags, schedule: { epochs: number; size: number; batch: number }, signal: AbortSignal): Promise<'finished' | 'interrupted'> {
+  const started = performance.now();
+  for (const [i, run] of runs.entries()) {
+    const label = `[${i + 1}/${runs.length}] ${run.model} on ${run.dataset.name}, split ${run.split}`;
+    const state = runState(run.dir, schedule.epochs);
+    if (state === 'finished') {
+      console.log(`${label}: finished earlier (${run.dir})`);
+      continue;
+    }
+    const config = state === 'interrupted' ? savedConfig(run.dir, schedule) : await runConfig(run, f, schedule);
+    const eta = remainingSeconds(runs, schedule.epochs);
+    console.log(`${label}: ${state === 'interrupted' ? 'resuming' : 'training'} (all runs: ETA ${formatDuration(eta)}, ${formatDuration((performance.now() - started) / 1000)} so far)`);
+    let bar: ProgressLine | undefined;
+    let barEpoch = 0;
+    const result = await runTraining(run.dir, config, {
+      resume: state === 'interrupted',
+      signal,
+      onLog: (line) => console.error(line),
+      onStep: (s) => {
+        if (s.epoch !== barEpoch) {
+          bar?.done();
+          bar = new ProgressLine(`  ${run.model} s${run.split} epoch ${s.epoch}/${schedule.epochs}`, s.batches, 'img');
+          barEpoch = s.epoch;
+        }
+        bar!.update(s.batch, { loss: s.loss.toFixed(4) }, s.batch * schedule.batch);
+      },
+      onEpoch: (r, best) => {
+        bar?.done();
+        bar = undefined;
+        barEpoch = 0;
+        const val = r.val_iou === null ? '' : `  val IoU ${(r.val_iou * 100).toFixed(2)}  F1 ${(r.val_f1! * 100).toFixed(2)}`;
+        console.log(`  epoch ${r.epoch}/${schedule.epochs}  loss ${r.train_loss.toFixed(4)}${val}${best ? `  best ${(best.iou * 100).toFixed(2)}` : ''}  (all runs: ETA ${formatDuration(remainingSeconds(runs, schedule.epochs))})`);
+      },
+    });
+    bar?.done();
+    if (result.status === 'interrupted') {
+      console.log(`stopped in ${run.dir}; run the same command again to resume the comparison there`);
+      return 'interrupted';
+    }
+  }
+  return 'finished';
+}
+
 export function registerCompare(program: Command): void {
   program
     .command('compare')
@@ -174,55 +218,23 @@ export function registerCompare(program: Command): void {
         }
 
         const controller = new AbortController();
-        const onSignal = () => {
-          if (controller.signal.aborted) process.exit(130);
+        let stopSignal = 'SIGINT' as NodeJS.Signals;
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
+          stopSignal = signal;
           console.error('\ninterrupt: finishing the current step and saving a checkpoint (again to quit at once)');
           controller.abort();
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
-        const started = performance.now();
-        for (const [i, run] of runs.entries()) {
-          const label = `[${i + 1}/${runs.length}] ${run.model} on ${run.dataset.name}, split ${run.split}`;
-          const state = runState(run.dir, schedule.epochs);
-          if (state === 'finished') {
-            console.log(`${label}: finished earlier (${run.dir})`);
-            continue;
-          }
-          const config = state === 'interrupted' ? savedConfig(run.dir, schedule) : await runConfig(run, f, schedule);
-          const eta = remainingSeconds(runs, schedule.epochs);
-          console.log(`${label}: ${state === 'interrupted' ? 'resuming' : 'training'} (all runs: ETA ${formatDuration(eta)}, ${formatDuration((performance.now() - started) / 1000)} so far)`);
-          let bar: ProgressLine | undefined;
-          let barEpoch = 0;
-          const result = await runTraining(run.dir, config, {
-            resume: state === 'interrupted',
-            signal: controller.signal,
-            onLog: (line) => console.error(line),
-            onStep: (s) => {
-              if (s.epoch !== barEpoch) {
-                bar?.done();
-                bar = new ProgressLine(`  ${run.model} s${run.split} epoch ${s.epoch}/${schedule.epochs}`, s.batches, 'img');
-                barEpoch = s.epoch;
-              }
-              bar!.update(s.batch, { loss: s.loss.toFixed(4) }, s.batch * schedule.batch);
-            },
-            onEpoch: (r, best) => {
-              bar?.done();
-              bar = undefined;
-              barEpoch = 0;
-              const val = r.val_iou === null ? '' : `  val IoU ${(r.val_iou * 100).toFixed(2)}  F1 ${(r.val_f1! * 100).toFixed(2)}`;
-              console.log(`  epoch ${r.epoch}/${schedule.epochs}  loss ${r.train_loss.toFixed(4)}${val}${best ? `  best ${(best.iou * 100).toFixed(2)}` : ''}  (all runs: ETA ${formatDuration(remainingSeconds(runs, schedule.epochs))})`);
-            },
-          });
-          bar?.done();
-          if (result.status === 'interrupted') {
-            console.log(`stopped in ${run.dir}; run the same command again to resume the comparison there`);
-            process.exitCode = 130;
-            return;
-          }
+        const outcome = await trainAll(runs, f, schedule, controller.signal).finally(() => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        });
+        if (outcome === 'interrupted') {
+          process.exitCode = stopSignal === 'SIGTERM' ? 143 : 130;
+          return;
         }
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
 
         const costs = await measureCosts(models, f);
         const about = `${scheduleText}; IoU and F1 of each run's best-validation-IoU epoch, mean ± sample std over splits ${splits.join(',')}; params and MACs (conv + linear, what the papers call FLOPs) at ${f.latencySize}x${f.latencySize}; latency: batch 1, ${f.latencySize}x${f.latencySize}, ${f.threads} threads, median of ${f.latencyRuns}, CPU = onnxruntime-node${f.browser ? ', browser = onnxruntime-web wasm in headless Chromium' : ''}`;

@@ -64,22 +64,27 @@ async function predictImages(flags: PredictFlags, device: Device, files: string[
   const segmenter = await Segmenter.create(model, { threads: flags.threads, device });
   const progress = new ProgressLine('predict', files.length);
   let failed = 0;
-  for (const [i, file] of files.entries()) {
-    const name = basename(file, extname(file));
-    let r: Awaited<ReturnType<Segmenter['segment']>>;
-    try {
-      r = await segmenter.segment(file);
-    } catch (e) {
-      // one bad image in a folder should not stop the rest: report it and go on
-      if (!(e instanceof UserError) || files.length === 1) throw e;
-      console.error(`${process.stderr.isTTY ? '\n' : ''}skipped: ${e.message}`); // below the progress bar
-      failed++;
+  const release = onInterrupt();
+  try {
+    for (const [i, file] of files.entries()) {
+      const name = basename(file, extname(file));
+      let r: Awaited<ReturnType<Segmenter['segment']>>;
+      try {
+        r = await segmenter.segment(file);
+      } catch (e) {
+        // one bad image in a folder should not stop the rest: report it and go on
+        if (!(e instanceof UserError) || files.length === 1) throw e;
+        console.error(`${process.stderr.isTTY ? '\n' : ''}skipped: ${e.message}`); // below the progress bar
+        failed++;
+        progress.update(i + 1);
+        continue;
+      }
+      // a failed write (disk full, permissions) would fail for the next image too: stop with its message
+      for (const { file, bytes } of await imageOutputs(r, name, flags)) await writeOutput(join(flags.out, file), bytes);
       progress.update(i + 1);
-      continue;
     }
-    // a failed write (disk full, permissions) would fail for the next image too: stop with its message
-    for (const { file, bytes } of await imageOutputs(r, name, flags)) await writeOutput(join(flags.out, file), bytes);
-    progress.update(i + 1);
+  } finally {
+    release();
   }
   progress.done();
   await segmenter.release();
@@ -87,7 +92,7 @@ async function predictImages(flags: PredictFlags, device: Device, files: string[
   if (failed) process.exitCode = 1;
 }
 
-/** Ctrl-C / kill during a volume prediction: remove the temp file being written, say so, exit 130 / 143. */
+/** Ctrl-C / kill during a prediction: remove the temp files being written, say so, exit 130 / 143. */
 function onInterrupt(): () => void {
   const handler = (signal: NodeJS.Signals) => {
     removePartialOutputs();

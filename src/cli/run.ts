@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../errors.ts';
+import { writeWhole } from '../io/write-whole.ts';
 
 /** Wraps a command action: user errors print one line and exit 1; nothing prints a stack trace unless MOBILEUTR_DEBUG is set. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
@@ -69,10 +70,13 @@ export async function ensureOutputDir(path: string): Promise<void> {
   }
 }
 
-/** Writes an output file; any failure (no space, permissions, a folder in the way) is a one-line UserError naming it. */
+/**
+ * Writes an output file whole or not at all (temporary file + rename); any failure (no space, permissions, a folder
+ * in the way) is a one-line UserError naming it.
+ */
 export async function writeOutput(path: string, data: string | Uint8Array): Promise<void> {
   try {
-    await writeFile(path, data);
+    await writeWhole(path, data);
   } catch (e) {
     throw new UserError(`${path}: cannot write (${fsProblem(e)})`);
   }

@@ -106,7 +106,8 @@ const CASES: Case[] = [
   { name: 'UNeXt shift along H, 7 channels in chunks 2-2-2-1', inputs: { x: { shape: [2, 7, 5, 4] } }, build: (b, v) => shift(b, v.x!, 2) },
   { name: 'GELU (erf form), op by op', inputs: { x: { shape: [3, 6], lo: -3, hi: 3 } }, build: (b, v) => gelu(b, v.x!) },
   { name: 'GELU composite (fused, lowered for ORT)', inputs: { x: { shape: [2, 3, 2, 3], lo: -4, hi: 4 } }, build: (b, v) => gelu(b, v.x!), prepare: (b) => expect(fuseGelu(b)).toBe(1) },
-  { name: 'GELU composite on rows', inputs: { x: { shape: [5, 6], lo: -4, hi: 4 } }, build: (b, v) => op.Relu(b, gelu(b, v.x!)), prepare: (b) => expect(fuseGelu(b)).toBe(1) },
+  // a smooth consumer: a Relu after it would put a kink at x = 0 where finite differences fail for inputs near 0
+  { name: 'GELU composite on rows', inputs: { x: { shape: [5, 6], lo: -4, hi: 4 } }, build: (b, v) => op.Mul(b, gelu(b, v.x!), b.constant([1.5], [])), prepare: (b) => expect(fuseGelu(b)).toBe(1) },
   {
     name: 'train-mode BatchNorm',
     inputs: { x: { shape: [3, 2, 3, 3] }, s: { shape: [2] }, t: { shape: [2] } },
@@ -117,7 +118,6 @@ const CASES: Case[] = [
   { name: 'BCE + Dice loss', inputs: { x: { shape: [2, 1, 4, 4], lo: -3, hi: 3 }, t: { shape: [2, 1, 4, 4], constant: true, choices: [0, 1] } }, build: (b, v) => bceDiceLoss(b, v.x!, v.t!) },
   { name: 'CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => diceCeLoss(b, v.x!, v.t!) },
   { name: 'TransUNet CE + Dice loss', inputs: { x: { shape: [2, 3, 3, 3], lo: -3, hi: 3 }, t: { shape: [2, 3, 3, 3], constant: true, choices: [0, 1] } }, build: (b, v) => transunetLoss(b, v.x!, v.t!) },
-  // appended rather than next to the other convs: a case's seed is 1000 + its index
   { name: 'Conv grouped 3->2 per group, stride 2 (per-group dense gradients)', inputs: { x: { shape: [2, 6, 7, 7] }, w: { shape: [4, 3, 3, 3] }, b: { shape: [4] } }, build: (b, v) => conv(b, v.x!, v.w!, v.b!, { strides: [2, 2], pads: [1, 0, 1, 1], group: 2 }) },
   { name: 'Conv grouped 2->2 per group, 9 groups (one grouped Conv)', inputs: { x: { shape: [1, 18, 5, 5] }, w: { shape: [18, 2, 3, 3] } }, build: (b, v) => conv(b, v.x!, v.w!, null, { pads: [1, 1, 1, 1], group: 9 }) },
   { name: 'ConvTranspose grouped 2->3 per group k2 s2', inputs: { x: { shape: [2, 4, 3, 3] }, w: { shape: [4, 3, 2, 2] } }, build: (b, v) => convT(b, v.x!, v.w!, null, { kernel_shape: [2, 2], strides: [2, 2], group: 2 }) },
@@ -202,10 +202,17 @@ async function check(c: Case, seed: number): Promise<CheckResult> {
   return { worst: Math.max(...perInput.map((p) => p.err)), perInput, opTypes };
 }
 
+/** A case's random inputs depend on its name only (FNV-1a), so adding or moving a line changes no other case. */
+function seedOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
 describe('gradient rules vs finite differences (ONNX Runtime, float32)', () => {
   const covered = new Set<string>();
-  it.each(CASES.map((c, i) => [c.name, c, i] as const))('%s', async (_name, c, i) => {
-    const res = await check(c, 1000 + i);
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const res = await check(c, seedOf(c.name));
     res.opTypes.forEach((t) => covered.add(t));
     const detail = res.perInput.map((p) => `${p.name} ${p.err.toExponential(2)} (max |g| ${p.scale.toPrecision(3)})`).join(', ');
     if (process.env.GRADCHECK_VERBOSE) console.log(`${c.name}: ${detail}`);

@@ -2,11 +2,11 @@
 // runs kept, an interrupted one continued), the table's numbers against the run folders and `info`, the plot, and
 // the one-line errors.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const SAMPLE = new URL('../../samples/busi-mini', import.meta.url).pathname;
@@ -27,7 +27,9 @@ function csvRows(path: string): Record<string, string>[] {
 
 describe('mobileutr compare', () => {
   const out = mkdtempSync(join(tmpdir(), 'mobileutr-compare-'));
+  const interrupted = mkdtempSync(join(tmpdir(), 'mobileutr-compare-int-'));
   const split = (k: number) => join(out, 'busi-mini', 'mobileutr', `split${k}`);
+  afterAll(() => [out, interrupted].forEach((d) => rmSync(d, { recursive: true, force: true })));
 
   it('trains each split as a run folder and writes the table, CSV, HTML and plot from them', () => {
     const r = cli('compare', ...TINY, '--splits', '1', '--epochs', '1', '--out', out);
@@ -70,7 +72,7 @@ describe('mobileutr compare', () => {
   }, 120_000);
 
   it('stops on SIGINT with a checkpoint, and the same command resumes the run exactly where it stopped', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mobileutr-compare-int-'));
+    const dir = interrupted;
     const args = [BIN, 'compare', ...TINY, '--splits', '1', '--epochs', '2', '--out', dir];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -2,11 +2,11 @@
 // the .onnx beside them giving the same logits, the recorded validation IoU reproduced by `eval` on BUSI's official
 // split 1, and `train --init busi` starting from them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensorsFile } from '../../src/io/safetensors.ts';
 import { loadModel } from '../../src/models/load.ts';
 import { PRETRAINED_DIR, weightsPath } from '../../src/models/pretrained.ts';
@@ -17,6 +17,13 @@ import { datasetPath, describeWithDataset } from '../support/datasets.ts';
 const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const SAMPLE = new URL('../../samples/busi-mini', import.meta.url).pathname;
 const SAFETENSORS = join(PRETRAINED_DIR, 'mobileutr-busi.safetensors');
+
+const temporary: string[] = [];
+const tempDir = (prefix: string) => {
+  temporary.push(mkdtempSync(join(tmpdir(), prefix)));
+  return temporary[temporary.length - 1]!;
+};
+afterAll(() => temporary.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -59,7 +66,7 @@ describe('bundled weights: busi', () => {
     const info = cli('info', '--weights', 'busi', '--json');
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ model: 'mobileutr', size: 128 });
-    const out = mkdtempSync(join(tmpdir(), 'mobileutr-busi-'));
+    const out = tempDir('mobileutr-busi-');
     const predict = cli('predict', '--weights', 'busi', '--input', join(SAMPLE, 'images', 'benign_001.png'), '--out', join(out, 'masks'));
     expect(predict.code, predict.stderr).toBe(0);
     expect(existsSync(join(out, 'masks', 'benign_001.png'))).toBe(true);
@@ -87,7 +94,7 @@ describe('bundled weights: busi', () => {
 describeWithDataset('busi', 'bundled weights: busi, on BUSI', () => {
   it("reproduce their recorded validation IoU on BUSI's official split-1 validation images", async () => {
     const meta = (await readSafetensorsFile(SAFETENSORS)).metadata;
-    const out = mkdtempSync(join(tmpdir(), 'mobileutr-busi-eval-'));
+    const out = tempDir('mobileutr-busi-eval-');
     const r = cli('eval', '--weights', 'busi', '--data', datasetPath('busi'), '--split', join(datasetPath('busi'), 'splits', 'official_val1.txt'), '--out', out);
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { images: number; class0: { iou: { mean: number } } };
