@@ -18,6 +18,8 @@ import { checkVolumeModel } from '../pipeline/volume.ts';
 import type { Device } from '../runtime/device.ts';
 import { connectRedis, DEFAULT_REDIS_URL, shown } from '../queue/connection.ts';
 import { checkQueueName, DEFAULT_QUEUE, type ModelSpec, type SegmentJob, type SegmentResult } from '../queue/jobs.ts';
+import { failureOutcome } from '../queue/failure.ts';
+import { ModelCache } from '../queue/model-cache.ts';
 import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
 import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { requireImageChannels } from './model-options.ts';
@@ -41,67 +43,34 @@ interface LoadedModel {
   segmenter: Segmenter;
   /** Volume metadata of the weights (a volume model), else undefined. */
   meta: VolumeModelMeta | undefined;
-  /** Jobs using it now (it is released only when none is). */
-  users: number;
 }
+
+type Models = ModelCache<ModelSpec, LoadedModel>;
+
+/** How many times a job may come back from a dead (or stuck) worker; once more and it fails, attempts left or not. */
+const MAX_STALLED_COUNT = 2;
 
 /** How many different models a worker keeps loaded; the least recently used unused one goes first. */
 const MODEL_CACHE_SIZE = 3;
 
-class ModelCache {
-  private readonly entries = new Map<string, Promise<LoadedModel>>();
-
-  constructor(
-    private readonly threads: number,
-    private readonly device: Device,
-  ) {}
-
-  /** Runs `fn` with the model `spec` names (loaded once, then cached). */
-  async use<T>(spec: ModelSpec, fn: (m: LoadedModel) => Promise<T>): Promise<T> {
+function modelCache(threads: number, device: Device, worker: string): Models {
+  return new ModelCache<ModelSpec, LoadedModel>({
+    size: MODEL_CACHE_SIZE,
     // the weights file's size and time too: weights rewritten at the same path (a retrained best.safetensors; the
     // job ids hash their bytes, so they are new jobs) must not run on the model loaded from the old file
-    const file = spec.weights ? await stat(spec.weights).catch(() => undefined) : undefined;
-    const key = JSON.stringify([spec, file ? [file.size, file.mtimeMs, file.ino] : null]);
-    let entry = this.entries.get(key);
-    if (entry) this.entries.delete(key); // re-inserted below: the Map's order is the recency order
-    else {
-      entry = this.load(spec);
-      // a failed load (a weights file not there yet) is tried again by the next job
-      entry.catch(() => this.entries.delete(key));
-    }
-    this.entries.set(key, entry);
-    const loaded = await entry;
-    loaded.users++;
-    try {
-      return await fn(loaded);
-    } finally {
-      loaded.users--;
-      await this.evict();
-    }
-  }
-
-  private async load(spec: ModelSpec): Promise<LoadedModel> {
-    const model = await loadModel({ ...spec, model: spec.model === 'mobileutr' ? undefined : spec.model });
-    const meta = spec.weights ? volumeMetaFrom((await readSafetensorsFile(spec.weights)).metadata, spec.weights) : undefined;
-    const segmenter = await Segmenter.create(model, { threads: this.threads, device: this.device });
-    return { model, segmenter, meta, users: 0 };
-  }
-
-  private async evict(): Promise<void> {
-    for (const [key, entry] of this.entries) {
-      if (this.entries.size <= MODEL_CACHE_SIZE) return;
-      const loaded = await entry.catch(() => undefined);
-      if (loaded && loaded.users > 0) continue;
-      this.entries.delete(key);
-      await loaded?.segmenter.release();
-    }
-  }
-
-  async releaseAll(): Promise<void> {
-    const all = [...this.entries.values()];
-    this.entries.clear();
-    for (const entry of all) await (await entry.catch(() => undefined))?.segmenter.release();
-  }
+    key: async (spec) => {
+      const file = spec.weights ? await stat(spec.weights).catch(() => undefined) : undefined;
+      return JSON.stringify([spec, file ? [file.size, file.mtimeMs, file.ino] : null]);
+    },
+    load: async (spec) => {
+      const model = await loadModel({ ...spec, model: spec.model === 'mobileutr' ? undefined : spec.model });
+      const meta = spec.weights ? volumeMetaFrom((await readSafetensorsFile(spec.weights)).metadata, spec.weights) : undefined;
+      const segmenter = await Segmenter.create(model, { threads, device });
+      return { model, segmenter, meta };
+    },
+    release: (m) => m.segmenter.release(),
+    onReleaseError: (e) => console.error(`worker ${worker}: could not release a model's session: ${(e as Error)?.message ?? e}`),
+  });
 }
 
 /** Writes one output whole (temp file + rename), first removing temp files a killed worker left for it. */
@@ -115,7 +84,7 @@ async function writeJobOutput(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 /** Does one job: the files `predict` would write for its input. */
-async function runJob(job: Job<SegmentJob, SegmentResult>, models: ModelCache, worker: string): Promise<SegmentResult> {
+async function runJob(job: Job<SegmentJob, SegmentResult>, models: Models, worker: string): Promise<SegmentResult> {
   const d = job.data;
   const start = performance.now();
   await ensureOutputDir(d.out);
@@ -156,7 +125,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   // fails fast (one line) when Redis is not there at start; afterwards the connection is re-made for ever
   const { client, url } = await connectRedis(flags.redis, { reconnect: true });
   const name = `${hostname()}-${process.pid}`;
-  const models = new ModelCache(flags.threads, device);
+  const models = modelCache(flags.threads, device, name);
   let done = 0;
   let failed = 0;
   let doneAtReport = 0;
@@ -171,7 +140,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
     // a dead worker's job is found at most one lock duration after its lock expired
     stalledInterval: flags.lockDuration,
     // a job may come back from a dead worker twice before it counts as failed (its attempts count the errors)
-    maxStalledCount: 2,
+    maxStalledCount: MAX_STALLED_COUNT,
     autorun: false,
   });
 
@@ -194,11 +163,11 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
   worker.on('completed', () => done++);
   worker.on('failed', (job, e) => {
     if (!job) return;
-    const attempts = job.opts.attempts ?? 1;
-    const final = job.attemptsMade >= attempts;
+    // what BullMQ did with it: retried, or failed for good (no attempts left, or stalled too often)
+    const { final, what } = failureOutcome(job, e, MAX_STALLED_COUNT);
     if (final) failed++;
     const input = job.data.inputs[0]!;
-    console.error(`worker ${name}: ${final ? 'failed' : 'will retry'} (attempt ${job.attemptsMade} of ${attempts}): ${e.message.includes(input) ? '' : `${input}: `}${e.message}`);
+    console.error(`worker ${name}: ${what}: ${e.message.includes(input) ? '' : `${input}: `}${e.message}`);
   });
 
   const report = () => {

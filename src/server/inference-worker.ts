@@ -11,8 +11,11 @@ import type { SessionOptions } from '../runtime/types.ts';
 export interface WorkerTestHooks {
   /** The process kills itself with SIGSEGV at start, before its session loads, while this file exists. */
   crashAtStartWhile?: string;
-  /** Each run waits this long first (so a test can kill the process while a batch is in flight). */
-  runDelayMs?: number;
+  /**
+   * Each run waits, before it starts, for as long as this file exists (checked every 10 ms): a test holds the batch
+   * in flight, kills the process under it, and removes the file to let the runs of the replacement go.
+   */
+  holdRunWhile?: string;
 }
 
 /** main -> worker, the first message */
@@ -77,7 +80,7 @@ async function init(m: WorkerInit): Promise<void> {
 
 async function run(m: { id: number; batch: Float32Array; dims: number[] }): Promise<void> {
   try {
-    if (hooks.runDelayMs) await sleep(hooks.runDelayMs);
+    if (hooks.holdRunWhile) while (existsSync(hooks.holdRunWhile)) await sleep(10);
     const out = await session!.run({ input: { data: m.batch, dims: m.dims } }, ['logits']);
     send({ type: 'result', id: m.id, logits: out.logits!.data });
   } catch (e) {

@@ -42,8 +42,12 @@ const health = async (url: string) => {
 
 describe('a worker process killed while its batch runs', () => {
   it.each(['SIGSEGV', 'SIGKILL'] as const)('%s: only the batch in flight fails (503 + Retry-After); the queued requests run on the replacement', async (signal) => {
-    // each run waits 600 ms in the worker first, so the kill lands while the batch is in flight
-    const pool = await WorkerPool.create(model, { workers: 1, testHooks: { runDelayMs: 600 } });
+    // each run waits in the worker while `hold` exists: the first batch stays in flight (and the five stay queued
+    // behind it) until the kill, however slow the machine; the file goes right after the kill, so the replacement
+    // runs the five
+    const hold = join(dir, `hold-runs-${signal}`);
+    writeFileSync(hold, '');
+    const pool = await WorkerPool.create(model, { workers: 1, testHooks: { holdRunWhile: hold } });
     const srv = await start({ model, runner: pool, concurrency: 1, maxBatch: 2, queue: 8 });
     try {
       const images = await Promise.all([40, 41, 42, 43, 44, 45].map((w) => diskPng(w, 36)));
@@ -53,6 +57,7 @@ describe('a worker process killed while its batch runs', () => {
       await waitForHealth(srv.url, (h) => h.queue.waiting_for_model === 5);
       const [pid] = pool.pids;
       process.kill(pid!, signal);
+      rmSync(hold);
 
       const lost = await first;
       expect(lost.status).toBe(503);
@@ -73,6 +78,7 @@ describe('a worker process killed while its batch runs', () => {
       expect(valueOf(m, 'mobileutr_http_requests_total', { route: '/v1/segment', method: 'POST', status: '503' })).toBe(1);
       expect((await postImage(srv.url, images[0]!)).status).toBe(200);
     } finally {
+      rmSync(hold, { force: true });
       await srv.close();
       await pool.close();
     }
