@@ -96,7 +96,7 @@ describe('mobileutr compare', () => {
 
   it('names a bad option in one line', () => {
     for (const [args, message] of [
-      [['--schedule', 'nope'], /unknown --schedule nope: one of cpu-e5-96/],
+      [['--schedule', 'nope'], /unknown --schedule nope: one of cpu-e5-64/],
       [['--models', 'mobileutr,nope'], /unknown model nope: one of mobileutr/],
       [['--splits', '0'], /--splits takes numbers >= 1, got 0/],
     ] as const) {
