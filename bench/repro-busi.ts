@@ -6,10 +6,13 @@
 // The two run one after the other, never at the same time, with the same thread count and the same schedule.
 // Each side reports the best-validation-IoU epoch of its run (the official checkpoint choice) on the split's
 // validation set; the table gives per-split IoU/Dice/F1, mean ± std over the splits, and the mean IoU difference.
+// With several --seeds, each side trains every split once per seed (the seed of its initialisation, shuffling and
+// augmentation; the two sides' random streams differ anyway) and a split's value is the mean over its seeds.
 //
 //   npm run repro:busi                                   # the named default schedule (see SCHEDULES), 3 splits
 //   npm run repro:busi -- --epochs 1 --size 64 --splits 1 # smoke run
 //   npm run repro:busi -- --reuse                         # continue an interrupted comparison in the same folder
+//   npm run repro:busi -- --reuse --seeds 41,42,43        # each split with three seeds on each side (less noise)
 //
 // Results: <out>/results.json and <out>/results.txt; our run folders <out>/ours-s<k>/ (metrics.csv, curves.png,
 // best.safetensors), PyTorch's <out>/torch-s<k>.json; logs of both sides beside them.
@@ -40,6 +43,7 @@ const o = new Command()
   .option('--size <n>', 'override the schedule: input size (a multiple of 16)')
   .option('--splits <list>', 'official splits to run, comma-separated', '1,2,3')
   .option('--threads <n>', 'threads of each side (ONNX Runtime intra-op threads; torch.set_num_threads)', '2')
+  .option('--seeds <list>', 'seeds, comma-separated: each split runs once per seed on each side, and its value is their mean', '41')
   .option('--only <side>', 'run one side only: ours or torch')
   .option('--out <dir>', 'results folder (default runs/repro-busi-<schedule>, or runs/repro-busi-e<epochs>-<size>)')
   .option('--reuse', 'keep finished runs already in the results folder and continue interrupted ones of ours')
@@ -63,6 +67,14 @@ const splits = String(o.splits)
   .map((s) => s.trim())
   .filter(Boolean);
 if (!splits.length || splits.some((s) => !['1', '2', '3'].includes(s))) fail(`--splits must list 1, 2 and/or 3, got ${o.splits}`);
+const seeds = String(o.seeds)
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean)
+  .map(Number);
+if (!seeds.length || !seeds.every((s) => Number.isInteger(s) && s >= 0) || new Set(seeds).size !== seeds.length) fail(`--seeds must list distinct non-negative integers, got ${o.seeds}`);
+/** File names of split k's run with `seed`: seed 41 (the official one) keeps the names of single-seed runs. */
+const runName = (side: 'ours' | 'torch', k: string, seed: number) => `${side}-s${k}${seed === 41 ? '' : `-seed${seed}`}`;
 if (o.only !== undefined && o.only !== 'ours' && o.only !== 'torch') fail(`--only must be ours or torch, got ${o.only}`);
 const runOurs = o.only !== 'torch';
 const runTorchSide = o.only !== 'ours';
@@ -149,30 +161,32 @@ const readRecords = (runDir: string): OurRecord[] =>
         .map((l) => JSON.parse(l) as OurRecord)
     : [];
 
-async function ours(k: string): Promise<SideResult> {
-  const runDir = join(outDir, `ours-s${k}`);
-  const wallFile = join(outDir, `ours-s${k}.wall.json`);
+async function ours(k: string, seed: number): Promise<SideResult> {
+  const name = runName('ours', k, seed);
+  const tag = `[ours s${k}${seeds.length > 1 ? ` seed ${seed}` : ''}]`;
+  const runDir = join(outDir, name);
+  const wallFile = join(outDir, `${name}.wall.json`);
   const exists = existsSync(join(runDir, 'config.json'));
   let records = readRecords(runDir);
   let reused = false;
   if (exists && !o.reuse) fail(`${runDir} already holds a run: pass --reuse to keep it (and continue it if unfinished), or another --out`);
   if (exists) {
     const config = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
-    if (config.epochs !== epochs || config.size !== size || config.threads !== threads)
-      fail(`${runDir} was started with ${config.epochs} epochs at ${config.size}x${config.size}, ${config.threads} threads: not this schedule; use another --out`);
+    if (config.epochs !== epochs || config.size !== size || config.threads !== threads || config.seed !== seed)
+      fail(`${runDir} was started with ${config.epochs} epochs at ${config.size}x${config.size}, ${config.threads} threads, seed ${config.seed}: not this schedule; use another --out`);
   }
   if (exists && records.length >= epochs) {
     reused = true;
-    console.log(`[ours s${k}] reusing the finished run in ${runDir}`);
+    console.log(`${tag} reusing the finished run in ${runDir}`);
   } else {
     const args = exists
       ? [CLI, 'train', '--resume', runDir]
-      : [CLI, 'train', '--data', data, '--split', splitFile('train', k), '--val-split', splitFile('val', k), '--epochs', String(epochs), '--size', String(size), '--threads', String(threads), '--out', runDir];
-    console.log(`[ours s${k}] mobileutr train ${args.slice(2).join(' ')}`);
+      : [CLI, 'train', '--data', data, '--split', splitFile('train', k), '--val-split', splitFile('val', k), '--epochs', String(epochs), '--size', String(size), '--threads', String(threads), '--seed', String(seed), '--out', runDir];
+    console.log(`${tag} mobileutr train ${args.slice(2).join(' ')}`);
     const previous = existsSync(wallFile) ? JSON.parse(readFileSync(wallFile, 'utf8')).wall_s : 0;
-    const r = await runChild(process.execPath, args, join(outDir, `ours-s${k}.log`), `[ours s${k}]`, { echoStderr: false });
+    const r = await runChild(process.execPath, args, join(outDir, `${name}.log`), tag, { echoStderr: false });
     writeFileSync(wallFile, JSON.stringify({ wall_s: previous + r.seconds }));
-    if (r.code !== 0) fail(`our trainer failed on split ${k} (exit ${r.code}); last lines:\n${r.tail.join('\n')}\n(full log: ${join(outDir, `ours-s${k}.log`)}; --reuse continues the run)`);
+    if (r.code !== 0) fail(`our trainer failed on split ${k}, seed ${seed} (exit ${r.code}); last lines:\n${r.tail.join('\n')}\n(full log: ${join(outDir, `${name}.log`)}; --reuse continues the run)`);
     records = readRecords(runDir);
   }
   const validated = records.filter((r) => r.val_iou !== null);
@@ -201,35 +215,38 @@ interface TorchJson {
   epochs: number;
   size: number;
   threads: number;
+  seed: number;
   seconds: number;
   train_seconds: number;
   val_seconds: number;
   process_wall_s?: number;
 }
 
-async function runTorchReference(k: string): Promise<TorchJson> {
-  const file = join(outDir, `torch-s${k}.json`);
+async function runTorchReference(k: string, seed: number): Promise<TorchJson> {
+  const name = runName('torch', k, seed);
+  const tag = `[torch s${k}${seeds.length > 1 ? ` seed ${seed}` : ''}]`;
+  const file = join(outDir, `${name}.json`);
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as TorchJson;
     if (!o.reuse) fail(`${file} exists: pass --reuse to keep it, or another --out`);
-    if (saved.epochs !== epochs || saved.size !== size || saved.threads !== threads)
-      fail(`${file} is from another schedule (${saved.epochs} epochs at ${saved.size}, ${saved.threads} threads); use another --out`);
-    console.log(`[torch s${k}] reusing ${file}`);
+    if (saved.epochs !== epochs || saved.size !== size || saved.threads !== threads || saved.seed !== seed)
+      fail(`${file} is from another schedule (${saved.epochs} epochs at ${saved.size}, ${saved.threads} threads, seed ${saved.seed}); use another --out`);
+    console.log(`${tag} reusing ${file}`);
     return saved;
   }
-  const args = [TORCH_SCRIPT, '--dataset', data, '--train-split', splitFile('train', k), '--val-split', splitFile('val', k), '--size', String(size), '--epochs', String(epochs), '--threads', String(threads), '--seed', '41', '--out', file];
-  console.log(`[torch s${k}] train_busi.py ${args.slice(1).join(' ')}`);
+  const args = [TORCH_SCRIPT, '--dataset', data, '--train-split', splitFile('train', k), '--val-split', splitFile('val', k), '--size', String(size), '--epochs', String(epochs), '--threads', String(threads), '--seed', String(seed), '--out', file];
+  console.log(`${tag} train_busi.py ${args.slice(1).join(' ')}`);
   // libgomp's spinning waiters starve each other on a small shared machine (bench/torch/README.md)
   const env = { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE', OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' };
-  const r = await runChild(PYTHON, args, join(outDir, `torch-s${k}.log`), `[torch s${k}]`, { env, echoStderr: true });
-  if (r.code !== 0 || !existsSync(file)) fail(`the PyTorch reference failed on split ${k} (exit ${r.code}); last lines:\n${r.tail.join('\n')}`);
+  const r = await runChild(PYTHON, args, join(outDir, `${name}.log`), tag, { env, echoStderr: true });
+  if (r.code !== 0 || !existsSync(file)) fail(`the PyTorch reference failed on split ${k}, seed ${seed} (exit ${r.code}); last lines:\n${r.tail.join('\n')}`);
   const result: TorchJson = { ...(JSON.parse(readFileSync(file, 'utf8')) as TorchJson), process_wall_s: r.seconds };
   writeFileSync(file, `${JSON.stringify(result)}\n`);
   return result;
 }
 
-async function torch(k: string): Promise<SideResult> {
-  const result = await runTorchReference(k);
+async function torch(k: string, seed: number): Promise<SideResult> {
+  const result = await runTorchReference(k, seed);
   const wall = result.process_wall_s ?? result.seconds;
   return {
     iou: result.best_iou,
@@ -250,14 +267,41 @@ const pm = (xs: number[]) => (xs.length ? `${pts(mean(xs))} ± ${pts(std(xs))}` 
 const minutes = (s: number | undefined) => (s === undefined || !Number.isFinite(s) ? '-' : `${(s / 60).toFixed(1)} min`);
 
 console.log(
-  `BUSI official split(s) ${splits.join(', ')}: schedule ${named ? `${o.schedule} (${schedule.about})` : `custom`}: ${epochs} epochs at ${size}x${size}, batch 8, SGD 0.01 poly, seed 41; ${threads} threads each side; ${[runOurs && 'ours', runTorchSide && 'PyTorch (official protocol)'].filter(Boolean).join(' then ')}, one after the other -> ${outDir}`,
+  `BUSI official split(s) ${splits.join(', ')}: schedule ${named ? `${o.schedule} (${schedule.about})` : `custom`}: ${epochs} epochs at ${size}x${size}, batch 8, SGD 0.01 poly, seed(s) ${seeds.join(', ')}; ${threads} threads each side; ${[runOurs && 'ours', runTorchSide && 'PyTorch (official protocol)'].filter(Boolean).join(' then ')}, one after the other -> ${outDir}`,
 );
 const started = performance.now();
-const perSplit: { split: string; ours?: SideResult; torch?: SideResult }[] = [];
+/** One split: each side's runs (one per seed) and their mean. */
+interface SplitRow {
+  split: string;
+  ours?: SideResult;
+  torch?: SideResult;
+  runs: { seed: number; ours?: SideResult; torch?: SideResult }[];
+}
+/** The mean over seeds of the scores and per-epoch times; wall time summed; best_epoch kept for a single seed. */
+const overSeeds = (rs: SideResult[]): SideResult =>
+  rs.length === 1
+    ? rs[0]!
+    : {
+        iou: mean(rs.map((r) => r.iou)),
+        dice: mean(rs.map((r) => r.dice)),
+        f1: mean(rs.map((r) => r.f1)),
+        best_epoch: null,
+        wall_s: rs.reduce((t, r) => t + r.wall_s, 0),
+        train_s_per_epoch: mean(rs.map((r) => r.train_s_per_epoch)),
+        wall_s_per_epoch: mean(rs.map((r) => r.wall_s_per_epoch)),
+        reused: rs.every((r) => r.reused),
+      };
+const perSplit: SplitRow[] = [];
 for (const k of splits) {
-  const row: (typeof perSplit)[number] = { split: k };
-  if (runOurs) row.ours = await ours(k);
-  if (runTorchSide) row.torch = await torch(k);
+  const row: SplitRow = { split: k, runs: [] };
+  for (const seed of seeds) {
+    const run: SplitRow['runs'][number] = { seed };
+    if (runOurs) run.ours = await ours(k, seed);
+    if (runTorchSide) run.torch = await torch(k, seed);
+    row.runs.push(run);
+  }
+  if (runOurs) row.ours = overSeeds(row.runs.map((r) => r.ours!));
+  if (runTorchSide) row.torch = overSeeds(row.runs.map((r) => r.torch!));
   perSplit.push(row);
   console.log(`split ${k}: ours IoU ${pts(row.ours?.iou)}  PyTorch IoU ${pts(row.torch?.iou)}  (${minutes((performance.now() - started) / 1000)} so far)`);
 }
@@ -283,24 +327,31 @@ const diff = summary.ours && summary.torch ? (summary.ours.iou_mean - summary.to
 
 const table: string[] = [];
 const cols = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(12) : c.padStart(16))).join('  ');
-table.push(`BUSI, official split(s) ${splits.join(', ')}; ${epochs} epochs at ${size}x${size}${named ? ` (schedule ${o.schedule})` : ''}; batch 8, SGD 0.01 poly, seed 41; ${threads} threads each side`);
-table.push(`best-validation-IoU epoch of each run, scored on the split's validation set at ${size}x${size}; mean ± sample std over splits`);
+table.push(`BUSI, official split(s) ${splits.join(', ')}; ${epochs} epochs at ${size}x${size}${named ? ` (schedule ${o.schedule})` : ''}; batch 8, SGD 0.01 poly, ${seeds.length > 1 ? `seeds ${seeds.join(', ')}` : `seed ${seeds[0]}`}; ${threads} threads each side`);
+table.push(`best-validation-IoU epoch of each run, scored on the split's validation set at ${size}x${size}; ${seeds.length > 1 ? "a split's value is the mean over its seeds; " : ''}mean ± sample std over splits`);
 table.push('');
 table.push(cols(['split', 'ours IoU', 'PyTorch IoU', 'ours Dice', 'PyTorch Dice', 'ours F1', 'PyTorch F1', 'best ep. o/t', 'wall o/t']));
-for (const r of perSplit)
+const epochsOf = (r: SplitRow, side: 'ours' | 'torch') => r.runs.map((x) => x[side]?.best_epoch ?? '-').join(',');
+for (const r of perSplit) {
+  if (seeds.length > 1)
+    for (const x of r.runs)
+      table.push(
+        cols([`${r.split} seed ${x.seed}`, pts(x.ours?.iou), pts(x.torch?.iou), pts(x.ours?.dice), pts(x.torch?.dice), pts(x.ours?.f1), pts(x.torch?.f1), `${x.ours?.best_epoch ?? '-'} / ${x.torch?.best_epoch ?? '-'}`, `${minutes(x.ours?.wall_s)} / ${minutes(x.torch?.wall_s)}`.replace(/ min \//, ' /')]),
+      );
   table.push(
     cols([
-      r.split,
+      seeds.length > 1 ? `${r.split} (mean)` : r.split,
       pts(r.ours?.iou),
       pts(r.torch?.iou),
       pts(r.ours?.dice),
       pts(r.torch?.dice),
       pts(r.ours?.f1),
       pts(r.torch?.f1),
-      `${r.ours?.best_epoch ?? '-'} / ${r.torch?.best_epoch ?? '-'}`,
+      `${epochsOf(r, 'ours')} / ${epochsOf(r, 'torch')}`,
       `${minutes(r.ours?.wall_s)} / ${minutes(r.torch?.wall_s)}`.replace(/ min \//, ' /'),
     ]),
   );
+}
 const listOf = (side: 'ours' | 'torch', f: (r: SideResult) => number) => perSplit.flatMap((r) => (r[side] ? [f(r[side]!)] : []));
 table.push(
   cols([
@@ -330,7 +381,7 @@ const results = {
   size,
   batch: 8,
   threads,
-  seed: 41,
+  seeds,
   splits: perSplit,
   summary,
   iou_difference_points: diff ?? null,
