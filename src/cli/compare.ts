@@ -182,7 +182,7 @@ export function registerCompare(program: Command): void {
     .option('--splits <list>', 'split numbers k, comma-separated', '1,2,3')
     .option('--schedule <name>', `named schedule: ${Object.entries(COMPARE_SCHEDULES).map(([k, v]) => `${k} (${v.about})`).join('; ')}`, 'cpu-e5-64')
     .option('--epochs <n>', 'override the schedule: epochs', intOption(1))
-    .option('-s, --size <pixels>', 'override the schedule: input size (a multiple of 16)', intOption(16))
+    .option('-s, --size <pixels>', 'override the schedule: input size (a multiple of 16; 32 with unext)', intOption(16))
     .option('--batch <n>', 'override the schedule: batch size', intOption(2))
     .option('--threads <n>', 'ONNX Runtime threads for training and the CPU latency', intOption(1), 2)
     .option('--seed <n>', 'seed of every run (seeded splits use seed + k - 1)', intOption(0), PAPER_DEFAULTS.seed)
@@ -201,6 +201,12 @@ export function registerCompare(program: Command): void {
         if (f.latencySize % 16 !== 0) throw new UserError(`--latency-size must be a multiple of 16, got ${f.latencySize}`);
         const models = list(f.models);
         for (const m of models) if (!MODELS.has(m)) throw new UserError(`unknown model ${m}: one of ${[...MODELS.keys()].join(', ')}`);
+        // before any run starts: a size one model cannot take would otherwise stop the comparison at that model's first run
+        for (const m of models) {
+          const multiple = MODELS.get(m)!.sizeMultiple ?? 16;
+          for (const [flag, size] of [['--size', schedule.size], ['--latency-size', f.latencySize]] as const)
+            if (size % multiple !== 0) throw new UserError(`${m} needs ${flag} to be a multiple of ${multiple}, got ${size}`);
+        }
         const splits = list(f.splits).map((s) => {
           if (!/^\d+$/.test(s) || Number(s) < 1) throw new UserError(`--splits takes numbers >= 1, got ${s}`);
           return Number(s);

@@ -20,7 +20,7 @@ export interface ModelFlags {
 export function addModelOptions(cmd: Command, defaults: { weights?: boolean } = {}): Command {
   cmd
     .addOption(new Option('-m, --model <name>', 'architecture').choices([...MODELS.keys()]).default('mobileutr'))
-    .option('-s, --size <pixels>', 'square input size, a multiple of 16 (default 256, or from the weights file)', intOption(16))
+    .option('-s, --size <pixels>', 'square input size, a multiple of 16 (32 for unext; default 256, or from the weights file)', intOption(16))
     .option('--in-channels <n>', 'input channels (default 3, or from the weights file)', intOption(1))
     .option('--classes <n>', 'output classes (default 1, or from the weights file)', intOption(1))
     .option('--lgl-kernel <n>', LGL_KERNEL_HELP, lglKernelOption);

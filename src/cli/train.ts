@@ -245,7 +245,7 @@ export function registerTrain(program: Command): void {
     .option('--batch <n>', `batch size (default ${PAPER_DEFAULTS.batch}; volumes ${VOLUME_DEFAULTS.batch})`, intOption(2))
     .option('--drop-last', 'drop the last, smaller batch of each epoch (the original trains it: drop_last=False)')
     .option('--augment-after-resize', 'rotate and flip the resized image (less memory and work; the original augments the stored image, then resizes)')
-    .option('-s, --size <pixels>', `input size, a multiple of 16 (default ${PAPER_DEFAULTS.size}; volumes ${VOLUME_DEFAULTS.size}; demo ${DEMO.size})`, intOption(16))
+    .option('-s, --size <pixels>', `input size, a multiple of 16, 32 for unext (default ${PAPER_DEFAULTS.size}; volumes ${VOLUME_DEFAULTS.size}; demo ${DEMO.size})`, intOption(16))
     .option('--in-channels <n>', 'image channels the model takes', intOption(1), PAPER_DEFAULTS.inChannels)
     .option('--lr <rate>', 'peak learning rate', positiveOption, PAPER_DEFAULTS.lr)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adamw']).default(PAPER_DEFAULTS.optimizer))

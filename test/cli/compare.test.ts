@@ -99,6 +99,8 @@ describe('mobileutr compare', () => {
       [['--schedule', 'nope'], /unknown --schedule nope: one of cpu-e5-64/],
       [['--models', 'mobileutr,nope'], /unknown model nope: one of mobileutr/],
       [['--splits', '0'], /--splits takes numbers >= 1, got 0/],
+      [['--models', 'mobileutr,unext', '--size', '48'], /unext needs --size to be a multiple of 32, got 48/],
+      [['--models', 'unext', '--latency-size', '240'], /unext needs --latency-size to be a multiple of 32, got 240/],
     ] as const) {
       const r = cli('compare', '--data', SAMPLE, ...args, '--out', out);
       expect(r.code).toBe(1);
