@@ -15,7 +15,7 @@ export const COMMAND_DESCRIPTIONS = {
   queue:
     'batch segmentation as a job queue on Redis (BullMQ): submit one job per image or volume (deterministic ids: no duplicates), status with throughput and ETA, retry-failed, drain',
   serve:
-    'HTTP(S) segmentation service (POST /v1/segment: images, one DICOM image, NIfTI volumes; GET /healthz, /v1/model, /metrics): API keys, TLS, rate limits; stops cleanly on SIGINT/SIGTERM',
+    'HTTP(S) segmentation service (POST /v1/segment: images, one DICOM image, NIfTI volumes; GET /healthz, /v1/model, /metrics): API keys, TLS, rate limits, inference in child processes (a crash fails only the batch in flight); stops cleanly on SIGINT/SIGTERM',
   split:
     'write a seeded random train/val split of a dataset folder (train.txt, val.txt); a volume dataset is split by case',
   train:
