@@ -92,7 +92,10 @@ export function bubblePlotSvg(dataset: string, rows: readonly TableRow[]): strin
   points.forEach((p, i) => {
     const c = PALETTE[i % PALETTE.length]!;
     parts.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="${radius(p.macs).toFixed(1)}" fill="${c}" fill-opacity="0.45" stroke="${c}"/>`);
-    parts.push(`<text x="${px(p.x).toFixed(1)}" y="${(py(p.y) - radius(p.macs) - 4).toFixed(1)}" text-anchor="middle">${escapeHtml(p.model)} (${(p.macs / 1e9).toFixed(2)} G)</text>`);
+    // above the bubble, or below it where a large bubble near the top would push the label into the title
+    const above = py(p.y) - radius(p.macs) - 4;
+    const labelY = above >= m.top + 4 ? above : py(p.y) + radius(p.macs) + 14;
+    parts.push(`<text x="${px(p.x).toFixed(1)}" y="${labelY.toFixed(1)}" text-anchor="middle">${escapeHtml(p.model)} (${(p.macs / 1e9).toFixed(2)} G)</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
