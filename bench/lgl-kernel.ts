@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { COMPARE_SCHEDULES } from '../src/cli/compare.ts';
 import { bestEpoch, recordedEpochs, runState } from '../src/compare/plan.ts';
+import { mean, sampleStd } from '../src/util/stats.ts';
 
 const o = new Command()
   .description('MobileUtr with --lgl-kernel 9 and auto, same split and schedule, several seeds')
@@ -77,9 +78,7 @@ for (const seed of seeds) {
   }
 }
 
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-const std = (v: number[]) => (v.length < 2 ? 0 : Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1)));
-const pm = (v: number[]) => `${mean(v).toFixed(2)} ± ${std(v).toFixed(2)}`;
+const pm = (v: number[]) => `${mean(v).toFixed(2)} ± ${sampleStd(v).toFixed(2)}`;
 const lines: string[] = [];
 lines.push(`MobileUtr --lgl-kernel ${kernels.join(' vs ')} on ${data}, train ${trainIds}, val ${valIds}`);
 lines.push(`schedule ${o.schedule}: ${schedule.epochs} epochs at ${schedule.size}x${schedule.size}, batch ${schedule.batch}, ${o.threads} threads; best-validation-IoU epoch of each run`);

@@ -23,6 +23,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { mean, sampleStd as std } from '../src/util/stats.ts';
 
 /** Named schedules. Everything not named here is the default protocol of both sides (batch 8, SGD 0.01 poly, seed 41). */
 const SCHEDULES: Record<string, { epochs: number; size: number; about: string }> = {
@@ -73,8 +74,14 @@ const seeds = String(o.seeds)
   .filter(Boolean)
   .map(Number);
 if (!seeds.length || !seeds.every((s) => Number.isInteger(s) && s >= 0) || new Set(seeds).size !== seeds.length) fail(`--seeds must list distinct non-negative integers, got ${o.seeds}`);
-/** File names of split k's run with `seed`: seed 41 (the official one) keeps the names of single-seed runs. */
-const runName = (side: 'ours' | 'torch', k: string, seed: number) => `${side}-s${k}${seed === 41 ? '' : `-seed${seed}`}`;
+/**
+ * Split k's run with `seed` on one side: its file name (seed 41, the official one, keeps the names of single-seed
+ * runs) and its console prefix.
+ */
+const runOf = (side: 'ours' | 'torch', k: string, seed: number) => ({
+  name: `${side}-s${k}${seed === 41 ? '' : `-seed${seed}`}`,
+  tag: `[${side} s${k}${seeds.length > 1 ? ` seed ${seed}` : ''}]`,
+});
 if (o.only !== undefined && o.only !== 'ours' && o.only !== 'torch') fail(`--only must be ours or torch, got ${o.only}`);
 const runOurs = o.only !== 'torch';
 const runTorchSide = o.only !== 'ours';
@@ -162,8 +169,7 @@ const readRecords = (runDir: string): OurRecord[] =>
     : [];
 
 async function ours(k: string, seed: number): Promise<SideResult> {
-  const name = runName('ours', k, seed);
-  const tag = `[ours s${k}${seeds.length > 1 ? ` seed ${seed}` : ''}]`;
+  const { name, tag } = runOf('ours', k, seed);
   const runDir = join(outDir, name);
   const wallFile = join(outDir, `${name}.wall.json`);
   const exists = existsSync(join(runDir, 'config.json'));
@@ -223,8 +229,7 @@ interface TorchJson {
 }
 
 async function runTorchReference(k: string, seed: number): Promise<TorchJson> {
-  const name = runName('torch', k, seed);
-  const tag = `[torch s${k}${seeds.length > 1 ? ` seed ${seed}` : ''}]`;
+  const { name, tag } = runOf('torch', k, seed);
   const file = join(outDir, `${name}.json`);
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as TorchJson;
@@ -259,9 +264,6 @@ async function torch(k: string, seed: number): Promise<SideResult> {
   };
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-/** Sample standard deviation (n - 1); 0 for a single split. */
-const std = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const pts = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : (x * 100).toFixed(2));
 const pm = (xs: number[]) => (xs.length ? `${pts(mean(xs))} ± ${pts(std(xs))}` : '-');
 const minutes = (s: number | undefined) => (s === undefined || !Number.isFinite(s) ? '-' : `${(s / 60).toFixed(1)} min`);
@@ -331,26 +333,23 @@ table.push(`BUSI, official split(s) ${splits.join(', ')}; ${epochs} epochs at ${
 table.push(`best-validation-IoU epoch of each run, scored on the split's validation set at ${size}x${size}; ${seeds.length > 1 ? "a split's value is the mean over its seeds; " : ''}mean ± sample std over splits`);
 table.push('');
 table.push(cols(['split', 'ours IoU', 'PyTorch IoU', 'ours Dice', 'PyTorch Dice', 'ours F1', 'PyTorch F1', 'best ep. o/t', 'wall o/t']));
-const epochsOf = (r: SplitRow, side: 'ours' | 'torch') => r.runs.map((x) => x[side]?.best_epoch ?? '-').join(',');
+/** A table row of both sides' results: one seed's runs, or a split (its best epochs listed, one per seed). */
+const resultRow = (label: string, both: { ours?: SideResult; torch?: SideResult }, bestEpochs: { ours: string; torch: string }) =>
+  cols([
+    label,
+    pts(both.ours?.iou),
+    pts(both.torch?.iou),
+    pts(both.ours?.dice),
+    pts(both.torch?.dice),
+    pts(both.ours?.f1),
+    pts(both.torch?.f1),
+    `${bestEpochs.ours} / ${bestEpochs.torch}`,
+    `${minutes(both.ours?.wall_s)} / ${minutes(both.torch?.wall_s)}`.replace(/ min \//, ' /'),
+  ]);
+const epochsOf = (runs: SplitRow['runs'], side: 'ours' | 'torch') => runs.map((x) => x[side]?.best_epoch ?? '-').join(',');
 for (const r of perSplit) {
-  if (seeds.length > 1)
-    for (const x of r.runs)
-      table.push(
-        cols([`${r.split} seed ${x.seed}`, pts(x.ours?.iou), pts(x.torch?.iou), pts(x.ours?.dice), pts(x.torch?.dice), pts(x.ours?.f1), pts(x.torch?.f1), `${x.ours?.best_epoch ?? '-'} / ${x.torch?.best_epoch ?? '-'}`, `${minutes(x.ours?.wall_s)} / ${minutes(x.torch?.wall_s)}`.replace(/ min \//, ' /')]),
-      );
-  table.push(
-    cols([
-      seeds.length > 1 ? `${r.split} (mean)` : r.split,
-      pts(r.ours?.iou),
-      pts(r.torch?.iou),
-      pts(r.ours?.dice),
-      pts(r.torch?.dice),
-      pts(r.ours?.f1),
-      pts(r.torch?.f1),
-      `${epochsOf(r, 'ours')} / ${epochsOf(r, 'torch')}`,
-      `${minutes(r.ours?.wall_s)} / ${minutes(r.torch?.wall_s)}`.replace(/ min \//, ' /'),
-    ]),
-  );
+  if (seeds.length > 1) for (const x of r.runs) table.push(resultRow(`${r.split} seed ${x.seed}`, x, { ours: epochsOf([x], 'ours'), torch: epochsOf([x], 'torch') }));
+  table.push(resultRow(seeds.length > 1 ? `${r.split} (mean)` : r.split, r, { ours: epochsOf(r.runs, 'ours'), torch: epochsOf(r.runs, 'torch') }));
 }
 const listOf = (side: 'ours' | 'torch', f: (r: SideResult) => number) => perSplit.flatMap((r) => (r[side] ? [f(r[side]!)] : []));
 table.push(

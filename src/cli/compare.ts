@@ -8,7 +8,7 @@ import { bestEpoch, parseDataset, planRuns, recordedEpochs, runState, type Plann
 import { bubblePlotSvg, csvTable, htmlReport, markdownTable, type TableRow } from '../compare/report.ts';
 import { scanDataset } from '../data/dataset.ts';
 import { UserError } from '../errors.ts';
-import { MODELS } from '../models/registry.ts';
+import { MODELS, sizeMultipleOf } from '../models/registry.ts';
 import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
 import { runTraining } from '../train/loop.ts';
 import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
@@ -203,7 +203,7 @@ export function registerCompare(program: Command): void {
         for (const m of models) if (!MODELS.has(m)) throw new UserError(`unknown model ${m}: one of ${[...MODELS.keys()].join(', ')}`);
         // before any run starts: a size one model cannot take would otherwise stop the comparison at that model's first run
         for (const m of models) {
-          const multiple = MODELS.get(m)!.sizeMultiple ?? 16;
+          const multiple = sizeMultipleOf(MODELS.get(m)!);
           for (const [flag, size] of [['--size', schedule.size], ['--latency-size', f.latencySize]] as const)
             if (size % multiple !== 0) throw new UserError(`${m} needs ${flag} to be a multiple of ${multiple}, got ${size}`);
         }

@@ -1,5 +1,6 @@
 // The paper-style table of a comparison (markdown, CSV, HTML) and its figure: IoU against parameters, bubble
 // area proportional to MACs, as in the MobileUtr paper.
+import { mean, sampleStd as std } from '../util/stats.ts';
 import type { ModelCost } from './measure.ts';
 
 export interface SplitScore {
@@ -15,9 +16,6 @@ export interface TableRow {
   scores: SplitScore[];
 }
 
-const mean = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
-/** Sample standard deviation (n - 1); 0 for a single split. */
-const std = (xs: readonly number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const pts = (v: number) => (100 * v).toFixed(2);
 const pm = (xs: readonly number[]) => (xs.length ? `${pts(mean(xs))} ± ${pts(std(xs))}` : '-');
 const millions = (n: number) => (n / 1e6).toFixed(2);

@@ -4,7 +4,7 @@ import { encodeModel, type GraphSpec } from '../ir/onnx.ts';
 import type { Dim, Parameter, Value } from '../ir/types.ts';
 import { Rng } from '../util/rng.ts';
 import { checkLglKernel, LGL_KERNEL_DEFAULT } from './mobileutr/lgl-kernel.ts';
-import { MODELS, type ModelDefinition } from './registry.ts';
+import { MODELS, sizeMultipleOf, type ModelDefinition } from './registry.ts';
 
 export interface ModelOptions {
   /** Image channels the model takes (default 3; a 1-channel input is repeated to 3 like the official code). */
@@ -76,7 +76,7 @@ export class SegmentationModel {
   constructor(name: string, options: ModelOptions = {}) {
     this.definition = modelDefinition(name);
     this.options = resolveOptions(options);
-    const multiple = this.definition.sizeMultiple ?? 16;
+    const multiple = sizeMultipleOf(this.definition);
     if (this.options.size % multiple !== 0) throw new UserError(`${name} needs a size that is a multiple of ${multiple}, got ${this.options.size}`);
     if (!this.definition.lglKernel && this.options.lglKernel !== LGL_KERNEL_DEFAULT)
       throw new UserError(`lgl-kernel applies to MobileUtr (mobileutr, mobileutr-l) only; ${name} has no LGL blocks`);

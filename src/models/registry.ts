@@ -51,3 +51,6 @@ export const MODELS: ReadonlyMap<string, ModelDefinition> = new Map(
     },
   ].map((m) => [m.name, m]),
 );
+
+/** The multiple the input size of model `d` must be (16: four 2x downsamplings, unless the model says more). */
+export const sizeMultipleOf = (d: ModelDefinition): number => d.sizeMultiple ?? 16;
