@@ -69,6 +69,19 @@ const CASES: [string, (b: B) => Value[]][] = [
   ...groupedConvCases(),
   ['attention P·dO', (b) => [op.MatMul(b, b.input('p', ATTN), b.input('do', HEAD))]],
   ['attention Pᵀ·dO (transposed operand)', (b) => [op.MatMul(b, op.Transpose(b, b.input('p', ATTN), [0, 1, 3, 2]), b.input('do', HEAD))]],
+  ['attention dKᵀ = Qᵀ·dS ([.,32,1024] out)', (b) => [op.MatMul(b, op.Transpose(b, b.input('q', HEAD), [0, 1, 3, 2]), b.input('ds', ATTN))]],
+  ['attention dK = dSᵀ·Q ([.,1024,32] out)', (b) => [op.MatMul(b, op.Transpose(b, b.input('ds', ATTN), [0, 1, 3, 2]), b.input('q', HEAD))]],
+  ['attention dQ = dS·(Kᵀ)ᵀ (Kᵀ stored)', (b) => [op.MatMul(b, b.input('ds', ATTN), op.Transpose(b, b.input('kt', [N, 4, 32, 1024]), [0, 1, 3, 2]))]],
+  ['attention dQ = dS·K (K stored)', (b) => [op.MatMul(b, b.input('ds', ATTN), b.input('k', HEAD))]],
+  ['attention dP = dO·Vᵀ', (b) => [op.MatMul(b, b.input('do', HEAD), op.Transpose(b, b.input('v', HEAD), [0, 1, 3, 2]))]],
+  ['attention Transpose P', (b) => [op.Transpose(b, b.input('p', ATTN), [0, 1, 3, 2])]],
+  ['attention Softmax last axis', (b) => [op.Softmax(b, b.input('s', ATTN), -1)]],
+  ['attention Softmax axis -2', (b) => [op.Softmax(b, b.input('s', ATTN), -2)]],
+  ['attention ReduceSum axis -2', (b) => [op.ReduceSum(b, b.input('s', ATTN), [-2])]],
+  ['attention ReduceSum axis -1', (b) => [op.ReduceSum(b, b.input('s', ATTN), [-1])]],
+  ['attention Exp(S - L) broadcast row', (b) => [op.Exp(b, op.Sub(b, b.input('s', ATTN), b.input('l', [N, 4, 1, 1024])))]],
+  ['attention Sᵀ = K·Qᵀ (both [.,1024,32])', (b) => [op.MatMul(b, b.input('k', HEAD), op.Transpose(b, b.input('q', HEAD), [0, 1, 3, 2]))]],
+  ['attention S = Q·Kᵀ (Kᵀ stored)', (b) => [op.MatMul(b, b.input('q', HEAD), b.input('kt', [N, 4, 32, 1024]))]],
 ];
 
 async function kernelMs(name: string, build: (b: B) => Value[], threads: number, runs: number): Promise<string> {

@@ -3,7 +3,9 @@
 //     backward, SGD update: one session.run), and their ratio (the target: a step costs at most 4 forwards);
 //   - PyTorch's training step on the same network (bench/torch/bench.py), and ours/PyTorch;
 //   - peak RSS of each side's process.
-// Each measurement runs in a child process of its own, so peak RSS belongs to that configuration alone.
+// Each measurement runs in a child process of its own, so peak RSS belongs to that configuration alone. Ours runs
+// with the malloc settings that `mobileutr train` uses (src/cli/allocator.ts; MOBILEUTR_TRAINING_MALLOC=0 turns them
+// off for an A/B); PyTorch with the default environment, as its users run it.
 //   npm run bench:train -- [--configs mobileutr@256,mobileutr@128,mobileutr-l@256] [--batch 8] [--threads 1,2]
 //                          [--iters 5] [--warmup 2] [--no-torch] [--profile] [--top 25] [--device cpu|webgpu|auto]
 // --device: where our forward and training step run (onnxruntime-node; auto is resolved once, here, and printed);
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { ALLOCATOR_MARK, needsTrainingAllocator, TRAINING_MALLOC_ENV } from '../src/cli/allocator.ts';
 import { createModel } from '../src/models/model.ts';
 import { DEVICE_CHOICES, resolveDevice, type Device, type DeviceChoice } from '../src/runtime/device.ts';
 import { NodeSession } from '../src/runtime/session.ts';
@@ -116,7 +119,8 @@ if (opts.child) {
 
 function child(job: Job): Measured {
   const script = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(job)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = needsTrainingAllocator() ? { ...process.env, ...TRAINING_MALLOC_ENV, [ALLOCATOR_MARK]: '1' } : process.env;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(job)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
   if (r.status !== 0) throw new Error(`measurement ${JSON.stringify(job)} failed (exit ${r.status})`);
   const lines = r.stdout.trim().split('\n');
   for (const l of lines) if (!l.startsWith('RESULT ')) console.log(l);
@@ -135,6 +139,7 @@ const configs = String(opts.configs).split(',').map((c) => {
 });
 console.log(`training step vs inference forward, batch ${batch}, median of ${opts.iters} after ${opts.warmup} warm-up; PyTorch (CPU): ${useTorch ? 'yes' : 'skipped'}`);
 console.log(`${note ?? `device: ${device}`}; "ours" runs there (thr: CPU threads, also for nodes WebGPU leaves to the CPU)`);
+console.log(`ours: ${needsTrainingAllocator() ? `glibc malloc as in \`mobileutr train\` (${Object.entries(TRAINING_MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(' ')})` : 'malloc as the environment sets it'}`);
 const header = ['config', 'thr', 'fwd ms', 'step ms', 'step/fwd', 'ours img/s', 'torch img/s', 'ours/torch', 'RSS ours MB', 'RSS torch MB'];
 const rows: string[][] = [];
 configs.forEach(({ model, size }, ci) => {

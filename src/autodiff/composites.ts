@@ -7,7 +7,12 @@
 //   keep the intermediates in memory.
 // - SoftmaxMatMul: attention's softmax(S)·V. Its backward takes rowsum(dP∘P) as rowsum(dO∘O) (FlashAttention's
 //   identity), on [.., T, d] instead of [.., T, T]: two passes fewer over the attention matrix.
-import { intAttr } from '../ir/attrs.ts';
+// - Attention: Softmax(scale·A·B)·V whole. Its backward recomputes P from A and B instead of keeping it from the
+//   forward: at 256x256 the three 1024-token attention matrices are 384 MB of the step's ~2 GB of live tensors, and
+//   the recompute costs one MatMul and one Softmax per block. The recompute must not be the forward's nodes again
+//   (ONNX Runtime's common-subexpression elimination would merge them and keep P) nor computable before the
+//   backward reaches it (ONNX Runtime would run it during the forward): its scale depends on dO (rules.ts).
+import { floatAttr, intAttr } from '../ir/attrs.ts';
 import type { GraphBuilder } from '../ir/builder.ts';
 import type { GraphNode } from '../ir/types.ts';
 
@@ -38,6 +43,22 @@ const LOWERINGS = new Map<string, (b: GraphBuilder, node: GraphNode) => GraphNod
       { opType: 'Softmax', name: `${n.name}/Softmax`, inputs: [n.inputs[0]!], outputs: [n.outputs[1]!], attrs: n.attrs },
       { opType: 'MatMul', name: `${n.name}/MatMul`, inputs: [n.outputs[1]!, n.inputs[1]!], outputs: [n.outputs[0]!], attrs: {} },
     ],
+  ],
+  [
+    'Attention',
+    // inputs [A, B, V], output O = Softmax(scale·A·B)·V, with the scale on A as the model wrote it
+    (b, n) => {
+      const [a, bm, v] = n.inputs as [string, string, string];
+      const scale = floatAttr(n, 'scale', 1);
+      const t = (k: string) => `${n.name}/${k}`;
+      const scaled: GraphNode[] = scale === 1 ? [] : [{ opType: 'Mul', name: t('Mul'), inputs: [a, b.constant([scale], []).name], outputs: [t('a')], attrs: {} }];
+      return [
+        ...scaled,
+        { opType: 'MatMul', name: t('MatMul:s'), inputs: [scale === 1 ? a : t('a'), bm], outputs: [t('s')], attrs: {} },
+        { opType: 'Softmax', name: t('Softmax'), inputs: [t('s')], outputs: [t('p')], attrs: { axis: { kind: 'int', value: -1 } } },
+        { opType: 'MatMul', name: t('MatMul:o'), inputs: [t('p'), v], outputs: [n.outputs[0]!], attrs: {} },
+      ];
+    },
   ],
 ]);
 
@@ -98,6 +119,57 @@ export function fuseGelu(b: GraphBuilder): number {
   return kept.filter((n) => n.opType === 'Gelu').length;
 }
 
+/**
+ * Replaces MatMul(A, B) -> Softmax(last axis) -> MatMul(P, V), where S and P have no other consumer, by one
+ * 'Attention' node; A = Mul(A0, c) with a scalar constant c (no other consumer) becomes input A0 and attribute
+ * scale c. Returns the count.
+ */
+export function fuseAttention(b: GraphBuilder): number {
+  const consumers = new Map<string, number[]>();
+  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
+  const producer = new Map<string, number>();
+  b.nodes.forEach((n, i) => n.outputs.forEach((v) => producer.set(v, i)));
+  const onlyConsumer = (value: string): number | undefined => {
+    const c = consumers.get(value);
+    return c && c.length === 1 ? c[0] : undefined;
+  };
+  const replaced = new Map<number, GraphNode | null>();
+  b.nodes.forEach((softmax, i) => {
+    if (softmax.opType !== 'Softmax') return;
+    const rank = b.value(softmax.inputs[0]!).shape.length;
+    const axis = intAttr(softmax, 'axis', -1);
+    const sIndex = producer.get(softmax.inputs[0]!);
+    const pvIndex = onlyConsumer(softmax.outputs[0]!);
+    if ((axis !== -1 && axis !== rank - 1) || sIndex === undefined || pvIndex === undefined) return;
+    const [qk, pv] = [b.nodes[sIndex]!, b.nodes[pvIndex]!];
+    if (qk.opType !== 'MatMul' || onlyConsumer(qk.outputs[0]!) !== i || pv.opType !== 'MatMul' || pv.inputs[0] !== softmax.outputs[0] || pv.inputs[1] === softmax.outputs[0]) return;
+    let [a, scale] = [qk.inputs[0]!, 1];
+    const mulIndex = producer.get(a);
+    const mul = mulIndex === undefined ? undefined : b.nodes[mulIndex]!;
+    if (mul?.opType === 'Mul' && onlyConsumer(a) === sIndex) {
+      const [p, q] = mul.inputs as [string, string];
+      const c = scalarOf(b, q) ?? scalarOf(b, p);
+      if (c !== undefined) {
+        [a, scale] = [scalarOf(b, q) !== undefined ? p : q, c];
+        replaced.set(mulIndex!, null);
+      }
+    }
+    if ([sIndex, i, pvIndex].some((k) => replaced.has(k))) return;
+    replaced.set(sIndex, null);
+    replaced.set(i, null);
+    replaced.set(pvIndex, {
+      opType: 'Attention',
+      name: `${pv.name}/Attention`,
+      inputs: [a, qk.inputs[1]!, pv.inputs[1]!],
+      outputs: [pv.outputs[0]!],
+      attrs: { scale: { kind: 'float', value: scale } },
+    });
+  });
+  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
+  b.nodes.splice(0, b.nodes.length, ...kept);
+  return kept.filter((n) => n.opType === 'Attention').length;
+}
+
 /** Replaces Softmax(S, last axis) whose only consumer is MatMul(P, V) by one 'SoftmaxMatMul' node. Returns the count. */
 export function fuseSoftmaxMatMul(b: GraphBuilder): number {
   const consumers = new Map<string, number[]>();
@@ -125,6 +197,6 @@ export function fuseSoftmaxMatMul(b: GraphBuilder): number {
 }
 
 /** All fusions, in place; run on a forward graph before differentiating it. */
-export function fuseComposites(b: GraphBuilder): { gelu: number; softmaxMatMul: number } {
-  return { gelu: fuseGelu(b), softmaxMatMul: fuseSoftmaxMatMul(b) };
+export function fuseComposites(b: GraphBuilder): { gelu: number; attention: number; softmaxMatMul: number } {
+  return { gelu: fuseGelu(b), attention: fuseAttention(b), softmaxMatMul: fuseSoftmaxMatMul(b) };
 }

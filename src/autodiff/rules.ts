@@ -221,6 +221,26 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     const rowDot = c.grads[1] ? op.ReduceSum(b, op.Mul(b, dP, p), [-1]) : op.ReduceSum(b, op.Mul(b, dO!, o), [-1]);
     return [op.Mul(b, p, op.Sub(b, dP, rowDot)), dV];
   }],
+  // the composite O = Softmax(scale·A·B)·V (composites.ts), P recomputed with the scale on B:
+  // dV = Pᵀ·dO, dS = P∘(dP − rowsum(dO∘O)) with dP = dO·Vᵀ, dA = dS·(scale·B)ᵀ, dB = (scale·A)ᵀ·dS
+  ['Attention', (c) => {
+    const { b } = c;
+    const [a, bm, v] = [x(c, 0), x(c, 1), x(c, 2)];
+    const scale = floatAttr(c.node, 'scale', 1);
+    const dO = dy(c);
+    // the scale as scale + 0·Σ dO: ONNX Runtime orders nodes by data dependence only, and without one on the
+    // backward it would run the recompute during the forward and keep P after all
+    const scaleAfterDO = op.Add(b, k(c, scale), op.Mul(b, op.ReduceSum(b, dO, [...dO.shape.keys()], false), k(c, 0)));
+    const scaledB = op.Mul(b, bm, scaleAfterDO);
+    const p = op.Softmax(b, op.MatMul(b, a, scaledB), -1);
+    const dV = c.needs[2] ? op.MatMul(b, transposeLast(b, p), dO) : null;
+    if (!c.needs[0] && !c.needs[1]) return [null, null, dV];
+    const dP = op.MatMul(b, dO, transposeLast(b, v));
+    const dS = op.Mul(b, p, op.Sub(b, dP, op.ReduceSum(b, op.Mul(b, dO, y(c)), [-1])));
+    const dA = c.needs[0] ? op.MatMul(b, dS, transposeLast(b, scaledB)) : null;
+    const dB = c.needs[1] ? op.MatMul(b, transposeLast(b, op.Mul(b, a, scaleAfterDO)), dS) : null;
+    return [dA, dB, dV];
+  }],
   ['Exp', (c) => [op.Mul(c.b, dy(c), y(c))]],
   ['Log', (c) => [op.Div(c.b, dy(c), x(c, 0))]],
   ['Abs', (c) => [op.Mul(c.b, dy(c), op.Sign(c.b, x(c, 0)))]],

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { exitWithParent, needsTrainingAllocator, runWithTrainingAllocator } from './allocator.ts';
 import { COMMAND_DESCRIPTIONS, type CommandName } from './descriptions.ts';
 import { reportError } from './run.ts';
 import { VERSION } from './version.ts';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
   const selected = selectedCommand(process.argv.slice(2));
+  if ((selected === 'train' || selected === 'compare') && needsTrainingAllocator()) await runWithTrainingAllocator();
+  exitWithParent();
   for (const name of Object.keys(LOADERS) as CommandName[]) {
     if (name === selected) (await LOADERS[name]())(program);
     else program.command(name).description(COMMAND_DESCRIPTIONS[name]);

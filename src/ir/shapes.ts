@@ -266,7 +266,7 @@ export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, Shape
     ],
   ],
   // ops beyond the model forward graphs: gradients, losses, optimizers, post-processing, and the composites of
-  // autodiff/composites.ts (Gelu, SoftmaxMatMul)
+  // autodiff/composites.ts (Gelu, SoftmaxMatMul, Attention)
   ['Gelu', sameAsFirst],
   ['Sign', sameAsFirst],
   ['LogSoftmax', (ctx) => [{ shape: [...input(ctx, 0).shape], dtype: 'float32' }]],
@@ -275,6 +275,13 @@ export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, Shape
     (ctx) => {
       const [sShape, vShape] = [input(ctx, 0).shape, input(ctx, 1).shape];
       return [{ shape: [...sShape.slice(0, -1), vShape[vShape.length - 1]!], dtype: 'float32' }, { shape: [...sShape], dtype: 'float32' }];
+    },
+  ],
+  [
+    'Attention',
+    (ctx) => {
+      const [aShape, vShape] = [input(ctx, 0).shape, input(ctx, 2).shape];
+      return [{ shape: [...aShape.slice(0, -1), vShape[vShape.length - 1]!], dtype: 'float32' }];
     },
   ],
   ['ReduceSumSquare', reduceWithAttrAxes],

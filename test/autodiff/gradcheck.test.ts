@@ -2,7 +2,7 @@
 // f(x) = Σ r·y(x) with a fixed random r; the FD side sums in float64 in JS, so only y's float32 rounding remains.
 import { describe, expect, it } from 'vitest';
 import { backward } from '../../src/autodiff/backward.ts';
-import { fuseGelu, fuseSoftmaxMatMul } from '../../src/autodiff/composites.ts';
+import { fuseAttention, fuseGelu, fuseSoftmaxMatMul } from '../../src/autodiff/composites.ts';
 import { GRADIENT_RULES } from '../../src/autodiff/rules.ts';
 import { encodeGraph } from '../../src/autodiff/training-graph.ts';
 import { GraphBuilder } from '../../src/ir/builder.ts';
@@ -80,6 +80,8 @@ const CASES: Case[] = [
   { name: 'MatMul batched', inputs: { a: { shape: [2, 3, 4, 5] }, w: { shape: [2, 3, 5, 3] } }, build: (b, v) => op.MatMul(b, v.a!, v.w!) },
   { name: 'Softmax', inputs: { x: { shape: [3, 4, 5] } }, build: (b, v) => op.Softmax(b, v.x!, -1) },
   { name: 'SoftmaxMatMul composite (attention)', inputs: { s: { shape: [2, 3, 4, 5], lo: -2, hi: 2 }, v: { shape: [2, 3, 5, 3] } }, build: (b, v) => op.MatMul(b, op.Softmax(b, v.s!, -1), v.v!), prepare: (b) => expect(fuseSoftmaxMatMul(b)).toBe(1) },
+  { name: 'Attention composite, scaled (P recomputed)', inputs: { q: { shape: [2, 3, 4, 5] }, k: { shape: [2, 3, 5, 6] }, v: { shape: [2, 3, 6, 3] } }, build: (b, v) => op.MatMul(b, op.Softmax(b, op.MatMul(b, op.Mul(b, v.q!, b.constant([0.7], [])), v.k!), -1), v.v!), prepare: (b) => expect(fuseAttention(b)).toBe(1) },
+  { name: 'Attention composite, unscaled', inputs: { q: { shape: [3, 4, 5] }, k: { shape: [3, 5, 4] }, v: { shape: [3, 4, 2] } }, build: (b, v) => op.MatMul(b, op.Softmax(b, op.MatMul(b, v.q!, v.k!), -1), v.v!), prepare: (b) => expect(fuseAttention(b)).toBe(1) },
   { name: 'Softmax feeding MatMul and more (not fused)', inputs: { s: { shape: [3, 4], lo: -2, hi: 2 }, v: { shape: [4, 2] } }, build: (b, v) => { const p = op.Softmax(b, v.s!, -1); return op.Add(b, op.MatMul(b, p, v.v!), op.ReduceSum(b, p, [1])); }, prepare: (b) => expect(fuseSoftmaxMatMul(b)).toBe(0) },
   { name: 'LogSoftmax axis 1', inputs: { x: { shape: [2, 4, 3] } }, build: (b, v) => op.LogSoftmax(b, v.x!, 1) },
   { name: 'LayerNormalization', inputs: { x: { shape: [6, 8] }, s: { shape: [8] }, t: { shape: [8] } }, build: (b, v) => op.LayerNormalization(b, v.x!, v.s!, v.t!, 1e-5) },

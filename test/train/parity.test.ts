@@ -103,7 +103,7 @@ describeWithFixtures('training graph vs PyTorch (mobileutr_seed0.train64)', () =
     // the 15 ConvUtr GELUs feed a BatchNorm, whose backward recomputes its input instead of keeping it
     expect(b.nodes.filter((n) => n.opType === 'Gelu' && n.name.startsWith('grad.'))).toHaveLength(15);
     expect(b.nodes.filter((n) => n.opType === 'Erf' && !n.name.startsWith('grad.'))).toHaveLength(0);
-    expect(b.nodes.filter((n) => n.opType === 'SoftmaxMatMul')).toHaveLength(6); // attention in all 6 LGL blocks
+    expect(b.nodes.filter((n) => n.opType === 'Attention')).toHaveLength(6); // attention in all 6 LGL blocks
     const session = await NodeSession.create(graph.onnx, { threads: 2, memoryPattern: false });
     const feeds = trainingStepFeeds(graph, model, asTensor(fixture.get('input')!), asTensor(fixture.get('target')!));
     for (const v of nudges.values()) feeds[v.name] = { data: new Float32Array(size(v.shape)), dims: v.shape as number[] };
