@@ -17,8 +17,12 @@ export const ALLOCATOR_MARK = 'MOBILEUTR_TRAINING_MALLOC';
 
 function usesGlibc(): boolean {
   if (process.platform !== 'linux') return false;
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return Boolean(header?.glibcVersionRuntime);
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return Boolean(header?.glibcVersionRuntime);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether this process should hand the command to a child with TRAINING_MALLOC_ENV. */
