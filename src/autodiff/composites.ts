@@ -10,8 +10,8 @@
 // - Attention: Softmax(scale·A·B)·V whole. Its backward recomputes P from A and B instead of keeping it from the
 //   forward: at 256x256 the three 1024-token attention matrices are 384 MB of the step's ~2 GB of live tensors, and
 //   the recompute costs one MatMul and one Softmax per block. The recompute must not be the forward's nodes again
-//   (ONNX Runtime's common-subexpression elimination would merge them and keep P) nor computable before the
-//   backward reaches it (ONNX Runtime would run it during the forward): its scale depends on dO (rules.ts).
+//   (ONNX Runtime's common-subexpression elimination would merge them and keep P), and it must run in the backward:
+//   its scale depends on dO (rules.ts), so both hold by data dependence, whatever order ONNX Runtime picks.
 import { floatAttr, intAttr } from '../ir/attrs.ts';
 import type { GraphBuilder } from '../ir/builder.ts';
 import type { GraphNode } from '../ir/types.ts';

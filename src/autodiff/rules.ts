@@ -228,8 +228,8 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     const [a, bm, v] = [x(c, 0), x(c, 1), x(c, 2)];
     const scale = floatAttr(c.node, 'scale', 1);
     const dO = dy(c);
-    // the scale as scale + 0·Σ dO: ONNX Runtime orders nodes by data dependence only, and without one on the
-    // backward it would run the recompute during the forward and keep P after all
+    // the scale as scale + 0·Σ dO (exact for finite dO): a node CSE cannot merge with the forward's, and a data
+    // dependence that keeps the recompute in the backward whatever order ONNX Runtime runs nodes in
     const scaleAfterDO = op.Add(b, k(c, scale), op.Mul(b, op.ReduceSum(b, dO, [...dO.shape.keys()], false), k(c, 0)));
     const scaledB = op.Mul(b, bm, scaleAfterDO);
     const p = op.Softmax(b, op.MatMul(b, a, scaledB), -1);

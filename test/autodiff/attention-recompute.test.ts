@@ -1,6 +1,7 @@
 // The Attention composite's backward recomputes P (composites.ts). That saves memory only if ONNX Runtime keeps the
 // recompute apart from the forward: not merged by its common-subexpression elimination, and not runnable before dO
-// exists. Checked on the graph ONNX Runtime actually runs (its optimized model).
+// exists (so no execution order can move it into the forward). Checked on the graph ONNX Runtime actually runs (its
+// optimized model).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
