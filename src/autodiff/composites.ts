@@ -143,10 +143,11 @@ export function fuseAttention(b: GraphBuilder): number {
     if ((axis !== -1 && axis !== rank - 1) || sIndex === undefined || pvIndex === undefined) return;
     const [qk, pv] = [b.nodes[sIndex]!, b.nodes[pvIndex]!];
     if (qk.opType !== 'MatMul' || onlyConsumer(qk.outputs[0]!) !== i || pv.opType !== 'MatMul' || pv.inputs[0] !== softmax.outputs[0] || pv.inputs[1] === softmax.outputs[0]) return;
+    if ([sIndex, i, pvIndex].some((k) => replaced.has(k))) return;
     let [a, scale] = [qk.inputs[0]!, 1];
     const mulIndex = producer.get(a);
     const mul = mulIndex === undefined ? undefined : b.nodes[mulIndex]!;
-    if (mul?.opType === 'Mul' && onlyConsumer(a) === sIndex) {
+    if (mul?.opType === 'Mul' && onlyConsumer(a) === sIndex && !replaced.has(mulIndex!)) {
       const [p, q] = mul.inputs as [string, string];
       const c = scalarOf(b, q) ?? scalarOf(b, p);
       if (c !== undefined) {
@@ -154,7 +155,6 @@ export function fuseAttention(b: GraphBuilder): number {
         replaced.set(mulIndex!, null);
       }
     }
-    if ([sIndex, i, pvIndex].some((k) => replaced.has(k))) return;
     replaced.set(sIndex, null);
     replaced.set(i, null);
     replaced.set(pvIndex, {
