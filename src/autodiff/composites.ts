@@ -75,18 +75,36 @@ function scalarOf(b: GraphBuilder, name: string | undefined): number | undefined
 
 const near = (a: number | undefined, b: number) => a !== undefined && Math.abs(a - b) <= 1e-6 * Math.abs(b);
 
+/** Producer and consumers of each value of `b.nodes`, by node index. */
+function nodeIndex(b: GraphBuilder) {
+  const consumers = new Map<string, number[]>();
+  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
+  const producer = new Map<string, number>();
+  b.nodes.forEach((n, i) => n.outputs.forEach((v) => producer.set(v, i)));
+  /** The index of the value's consumer when it has exactly one. */
+  const onlyConsumer = (value: string): number | undefined => {
+    const c = consumers.get(value);
+    return c && c.length === 1 ? c[0] : undefined;
+  };
+  return { producer, onlyConsumer };
+}
+
+/** Drops the nodes mapped to null and swaps in the nodes mapped to a node; returns how many were swapped in. */
+function applyReplacements(b: GraphBuilder, replaced: ReadonlyMap<number, GraphNode | null>): number {
+  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
+  b.nodes.splice(0, b.nodes.length, ...kept);
+  return [...replaced.values()].filter(Boolean).length;
+}
+
 /**
  * Replaces each erf-GELU chain x·(erf(x·(1/√2)) + 1)·0.5 (src/nn/layers.ts `gelu`; a Div by √2 also matches)
  * whose intermediates have no other consumer by one 'Gelu' node with the chain's output name. Returns the count.
  */
 export function fuseGelu(b: GraphBuilder): number {
-  const consumers = new Map<string, number[]>();
-  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
-  const producer = new Map<string, number>();
-  b.nodes.forEach((n, i) => n.outputs.forEach((v) => producer.set(v, i)));
+  const { producer, onlyConsumer } = nodeIndex(b);
   const only = (value: string): GraphNode | undefined => {
-    const c = consumers.get(value);
-    return c && c.length === 1 ? b.nodes[c[0]!] : undefined;
+    const i = onlyConsumer(value);
+    return i === undefined ? undefined : b.nodes[i];
   };
   const other = (n: GraphNode, v: string) => (n.inputs[0] === v ? n.inputs[1] : n.inputs[0]);
 
@@ -113,10 +131,7 @@ export function fuseGelu(b: GraphBuilder): number {
     // the composite takes the place of the chain's last node, where all its inputs are defined
     replaced.set(chain[4]!, { opType: 'Gelu', name: `${half.name}/Gelu`, inputs: [x], outputs: [half.outputs[0]!], attrs: {} });
   });
-  if (replaced.size === 0) return 0;
-  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
-  b.nodes.splice(0, b.nodes.length, ...kept);
-  return kept.filter((n) => n.opType === 'Gelu').length;
+  return applyReplacements(b, replaced);
 }
 
 /**
@@ -125,14 +140,7 @@ export function fuseGelu(b: GraphBuilder): number {
  * scale c. Returns the count.
  */
 export function fuseAttention(b: GraphBuilder): number {
-  const consumers = new Map<string, number[]>();
-  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
-  const producer = new Map<string, number>();
-  b.nodes.forEach((n, i) => n.outputs.forEach((v) => producer.set(v, i)));
-  const onlyConsumer = (value: string): number | undefined => {
-    const c = consumers.get(value);
-    return c && c.length === 1 ? c[0] : undefined;
-  };
+  const { producer, onlyConsumer } = nodeIndex(b);
   const replaced = new Map<number, GraphNode | null>();
   b.nodes.forEach((softmax, i) => {
     if (softmax.opType !== 'Softmax') return;
@@ -165,25 +173,22 @@ export function fuseAttention(b: GraphBuilder): number {
       attrs: { scale: { kind: 'float', value: scale } },
     });
   });
-  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
-  b.nodes.splice(0, b.nodes.length, ...kept);
-  return kept.filter((n) => n.opType === 'Attention').length;
+  return applyReplacements(b, replaced);
 }
 
 /** Replaces Softmax(S, last axis) whose only consumer is MatMul(P, V) by one 'SoftmaxMatMul' node. Returns the count. */
 export function fuseSoftmaxMatMul(b: GraphBuilder): number {
-  const consumers = new Map<string, number[]>();
-  b.nodes.forEach((n, i) => n.inputs.forEach((v) => v && consumers.set(v, [...(consumers.get(v) ?? []), i])));
+  const { onlyConsumer } = nodeIndex(b);
   const replaced = new Map<number, GraphNode | null>();
   b.nodes.forEach((softmax, i) => {
     if (softmax.opType !== 'Softmax') return;
     const rank = b.value(softmax.inputs[0]!).shape.length;
     const axis = intAttr(softmax, 'axis', -1);
-    const users = consumers.get(softmax.outputs[0]!) ?? [];
-    const mm = users.length === 1 ? b.nodes[users[0]!]! : undefined;
+    const mmIndex = onlyConsumer(softmax.outputs[0]!);
+    const mm = mmIndex === undefined ? undefined : b.nodes[mmIndex]!;
     if ((axis !== -1 && axis !== rank - 1) || mm?.opType !== 'MatMul' || mm.inputs[0] !== softmax.outputs[0] || mm.inputs[1] === softmax.outputs[0]) return;
     replaced.set(i, null);
-    replaced.set(users[0]!, {
+    replaced.set(mmIndex!, {
       opType: 'SoftmaxMatMul',
       name: `${mm.name}/SoftmaxMatMul`,
       inputs: [softmax.inputs[0]!, mm.inputs[1]!],
@@ -191,9 +196,7 @@ export function fuseSoftmaxMatMul(b: GraphBuilder): number {
       attrs: { axis: { kind: 'int', value: -1 } },
     });
   });
-  const kept = b.nodes.flatMap((n, i) => (replaced.has(i) ? (replaced.get(i) ? [replaced.get(i)!] : []) : [n]));
-  b.nodes.splice(0, b.nodes.length, ...kept);
-  return replaced.size / 2;
+  return applyReplacements(b, replaced);
 }
 
 /** All fusions, in place; run on a forward graph before differentiating it. */

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,26 +11,7 @@ import { loadWeights } from '../../src/models/weights.ts';
 import { loadResume } from '../../src/train/checkpoint.ts';
 import { PAPER_DEFAULTS } from '../../src/train/config.ts';
 import { runTraining } from '../../src/train/loop.ts';
-
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
-const TINY = ['--size', '32', '--batch', '4', '--threads', '1', '--data', SAMPLE_DATA, '--split', join(SAMPLE_DATA, 'train.txt'), '--val-split', join(SAMPLE_DATA, 'val.txt')];
-
-/** Starts `mobileutr train`, resolves when `ready(stdout+stderr)` holds, and returns the child. */
-function startTraining(args: string[], ready: (out: string) => boolean) {
-  const child = spawn(process.execPath, [BIN, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const done = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
-  const reached = new Promise<void>((resolve, reject) => {
-    const check = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (ready(out)) resolve();
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.on('exit', () => reject(new Error(`training exited before it was ready:\n${out}`)));
-  });
-  return { child, reached, done, output: () => out };
-}
+import { BIN, startTraining, TINY } from '../support/training-cli.ts';
 
 async function expectCheckpointReadable(run: string) {
   const model = createModel('mobileutr', { size: 32 });
