@@ -340,21 +340,26 @@ export const GRADIENT_RULES: ReadonlyMap<string, GradRule> = new Map<string, Gra
     ];
   }],
   ['BatchNormalization', batchNormGrad],
-  // Non-overlapping max-pooling: the gradient goes where x equals its window's max (an Equal mask, 4-D only).
-  // PyTorch routes a tie to the first max only; ties here need exactly equal floats: after a ReLU (every MaxPool
-  // in our models) that is a window of zeros, whose gradient the Relu rule then drops (it masks by y > 0).
-  // test/train/parity.test.ts also looks for near-ties, which float32 noise can order either way.
+  // Non-overlapping max-pooling: each window's gradient goes to its FIRST max in row-major order, as PyTorch routes
+  // it. Ties are common on real images: a flat region (an ultrasound's black margin, a saturated spot) gives exactly
+  // equal activations, and an Equal mask would hand each tied pixel the full gradient (BUSI at 128²: layer1's
+  // gradients off by up to 58 %). SpaceToDepth brings a window's k² pixels into one axis in row-major order, ArgMax
+  // takes the first max along it, and DepthToSpace puts the routed gradient back.
   ['MaxPool', (c) => {
     const kernel = intsAttr(c.node, 'kernel_shape', []);
     const strides = intsAttr(c.node, 'strides', kernel.map(() => 1));
     const pads = intsAttr(c.node, 'pads', [0, 0, 0, 0]);
-    if (kernel.length !== 2 || kernel.some((v, i) => v !== strides[i]) || pads.some((p) => p !== 0) || intAttr(c.node, 'ceil_mode', 0))
-      throw new Error('MaxPool gradient supports kernel = stride, no padding, floor mode');
+    if (kernel.length !== 2 || kernel[0] !== kernel[1] || kernel.some((v, i) => v !== strides[i]) || pads.some((p) => p !== 0) || intAttr(c.node, 'ceil_mode', 0))
+      throw new Error('MaxPool gradient supports square kernel = stride, no padding, floor mode');
     const input = x(c, 0);
-    if (fixedShape(input).slice(2).some((d, i) => d % kernel[i]! !== 0)) throw new Error('MaxPool gradient needs sizes divisible by the kernel');
-    const scales = [1, 1, ...kernel];
-    const mask = op.Equal(c.b, input, op.ResizeNearest(c.b, y(c), scales));
-    return [maskedBy(c.b, op.ResizeNearest(c.b, dy(c), scales), mask)];
+    const [n, ch, h, w] = fixedShape(input);
+    const s = kernel[0]!;
+    if (h! % s || w! % s) throw new Error('MaxPool gradient needs sizes divisible by the kernel');
+    const windows = [n!, s * s, ch!, h! / s, w! / s];
+    const first = op.ArgMax(c.b, op.Reshape(c.b, op.SpaceToDepth(c.b, input, s), windows), 1);
+    const onehot = op.Equal(c.b, first, c.b.int64([...Array(s * s).keys()], [1, s * s, 1, 1, 1]));
+    const routed = op.Where(c.b, onehot, op.Reshape(c.b, dy(c), [n!, 1, ch!, h! / s, w! / s]), k(c, 0));
+    return [op.DepthToSpace(c.b, op.Reshape(c.b, routed, [n!, s * s * ch!, h! / s, w! / s]), s)];
   }],
   ['AveragePool', (c) => {
     const kernel = intsAttr(c.node, 'kernel_shape', []);
