@@ -13,19 +13,21 @@
 // full gradient each showed up (2026-12-07: 2e-4 at step 2; 4e-7 after the fix).
 // Needs Debian's python3-torch, libopenblas0-pthread and python3-opencv (reference only).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { scanDataset } from '../src/data/dataset.ts';
 import { BatchLoader } from '../src/data/loader.ts';
+import { readSplitFile } from '../src/data/split.ts';
 import { scoreSamples } from '../src/eval/score-samples.ts';
 import { createModel } from '../src/models/model.ts';
 import { loadWeights } from '../src/models/weights.ts';
 import { afterStep, poly } from '../src/optim/schedules.ts';
 import { Segmenter } from '../src/pipeline/segmenter.ts';
 import { createTrainer } from '../src/train/trainer.ts';
+import { PYTHON } from './torch-reference.ts';
 
 const o = new Command()
   .description('our trainer and the PyTorch reference, step by step from the same weights on the same fixed batches')
@@ -52,26 +54,19 @@ const steps = int('steps', o.steps, 1);
 const threads = int('threads', o.threads, 1);
 if (size % 16) fail(`--size must be a multiple of 16, got ${size}`);
 const batch = 8;
-const readIds = (f: string) => readFileSync(f, 'utf8').split('\n').map((s) => s.trim()).filter(Boolean);
 const trainSplit = join(o.data, 'splits', `official_train${o.split}.txt`);
 const valSplit = join(o.data, 'splits', `official_val${o.split}.txt`);
-let train: string[] = [];
-let val: string[] = [];
-try {
-  [train, val] = [readIds(trainSplit), readIds(valSplit)];
-} catch (e) {
-  fail(`cannot read the split files of split ${o.split} under ${o.data}: ${(e as Error).message}`);
-}
+const ds = await scanDataset(o.data).catch((e: Error) => fail(e.message));
+const [train, val] = await Promise.all([readSplitFile(trainSplit, ds.ids), readSplitFile(valSplit, ds.ids)]).catch((e: Error) => fail(e.message));
 const scheduleSteps = Math.ceil(train.length / batch) * int('schedule-epochs', o.scheduleEpochs, 1);
 
 const dir = mkdtempSync(join(tmpdir(), 'mobileutr-lockstep-'));
 const init = join(dir, 'init.safetensors');
 console.log(`BUSI split ${o.split}, ${size}x${size}, ${steps} steps of batch ${batch} in the split's order (no augmentation, no DropPath), poly over ${scheduleSteps} steps, ${threads} threads; PyTorch first, then ours from its initial weights`);
-const py = spawnSync('/usr/bin/python3', [fileURLToPath(new URL('./torch/lockstep_busi.py', import.meta.url)), '--dataset', o.data, '--train-split', trainSplit, '--val-split', valSplit, '--init-out', init, '--size', String(size), '--steps', String(steps), '--schedule-steps', String(scheduleSteps), '--threads', String(threads), '--seed', String(o.seed)], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+const py = spawnSync(PYTHON, [fileURLToPath(new URL('./torch/lockstep_busi.py', import.meta.url)), '--dataset', o.data, '--train-split', trainSplit, '--val-split', valSplit, '--init-out', init, '--size', String(size), '--steps', String(steps), '--schedule-steps', String(scheduleSteps), '--threads', String(threads), '--seed', String(o.seed)], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
 if (py.status !== 0) fail(`the PyTorch side failed (needs python3-torch and python3-opencv): ${(py.stderr || py.error?.message || '').trim().split('\n').pop()}`);
 const torch = JSON.parse(py.stdout.trim().split('\n').pop()!) as { losses: number[]; lrs: number[]; val_iou: number };
 
-const ds = await scanDataset(o.data);
 const model = createModel('mobileutr', { size, inChannels: 3, classes: 1 });
 await loadWeights(model, init);
 rmSync(dir, { recursive: true, force: true });

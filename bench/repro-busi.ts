@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { mean, sampleStd as std } from '../src/util/stats.ts';
+import { PYTHON } from './torch-reference.ts';
 
 /** Named schedules. Everything not named here is the default protocol of both sides (batch 8, SGD 0.01 poly, seed 41). */
 const SCHEDULES: Record<string, { epochs: number; size: number; about: string }> = {
@@ -34,7 +35,6 @@ const SCHEDULES: Record<string, { epochs: number; size: number; about: string }>
   paper: { epochs: 300, size: 256, about: "the paper's schedule (300 epochs at 256x256): days on a CPU" },
 };
 const DEFAULT_SCHEDULE = 'cpu-e20-128';
-const PYTHON = '/usr/bin/python3';
 const TARGET_POINTS = 1.5;
 
 const o = new Command()

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const PYTHON = '/usr/bin/python3';
+/** Debian's Python, which has python3-torch (a pyenv or venv python on PATH may not). */
+export const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./torch/bench.py', import.meta.url));
 
 /** True when Debian's python3-torch is installed (the benchmarks' PyTorch reference). */

@@ -17,7 +17,7 @@ import { toCanonical } from '../src/data/volume/orientation.ts';
 import { createModel } from '../src/models/model.ts';
 import { Segmenter } from '../src/pipeline/segmenter.ts';
 import { segmentVolume } from '../src/pipeline/volume.ts';
-import { torchAvailable } from './torch-reference.ts';
+import { PYTHON, torchAvailable } from './torch-reference.ts';
 
 const DATASETS = process.env.MOBILEUTR_DATASETS ? resolve(process.env.MOBILEUTR_DATASETS) : fileURLToPath(new URL('../../shared/datasets', import.meta.url));
 
@@ -88,7 +88,7 @@ if (opts.torch && torchAvailable()) {
         ...['--raw', join(dir, 'ct.u8'), '--dims', canonical.dims.join(','), '--model', opts.model, '--size', String(size), '--classes', String(classes)],
         ...['--scale', String(map.scale), '--offset', String(map.offset), '--threads', String(threads), '--batch', String(batch), '--runs', String(runs)],
       ];
-      const r = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', timeout: 1_800_000 });
+      const r = spawnSync(PYTHON, args, { encoding: 'utf8', timeout: 1_800_000 });
       if (r.status !== 0) console.log(`  PyTorch reference failed (${threads} threads): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
       else torch.set(threads, JSON.parse(r.stdout.trim().split('\n').pop()!));
     }

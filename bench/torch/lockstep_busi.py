@@ -58,20 +58,19 @@ def main():
 
     import cv2
     import torch
+    import torch.utils.data
     import train_busi
     from mobileutr import mobileutr, segmentation_loss
     train_busi.torch, train_busi.cv2 = torch, cv2
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(1)
 
+    # train_busi's dataset with train=False: resize + normalise only, the official validation path
+    dataset = train_busi.make_dataset_class()
     originals = train_busi.Originals(a.dataset, False, cache=True)
-
-    def sample(case):
-        image, mask = train_busi.resize(*originals.get(case), a.size)
-        return torch.from_numpy(train_busi.normalize(image, False)), torch.from_numpy((mask.astype(np.float32) / 255.0)[None])
-
-    train_ids, val_ids = train_busi.read_split(a.train_split), train_busi.read_split(a.val_split)
-    train = [sample(c) for c in train_ids]
+    train_set = dataset(originals, train_busi.read_split(a.train_split), a.size, False, False)
+    val_set = dataset(originals, train_busi.read_split(a.val_split), a.size, False, False)
+    train = [train_set[i] for i in range(len(train_set))]
     torch.manual_seed(a.seed)
     model = mobileutr(3, 1, drop_path=0.0)
     save_safetensors(a.init_out, model.state_dict())
@@ -81,8 +80,8 @@ def main():
     losses, lrs = [], []
     for step in range(a.steps):
         batch = batches[step % len(batches)]
-        x = torch.stack([s[0] for s in batch])
-        y = torch.stack([s[1] for s in batch])
+        x = torch.stack([s["image"] for s in batch])
+        y = torch.stack([s["label"] for s in batch])
         lrs.append(optimizer.param_groups[0]["lr"])
         loss = segmentation_loss(model(x), y)
         optimizer.zero_grad()
@@ -91,13 +90,8 @@ def main():
         for group in optimizer.param_groups:  # the official timing: set after the step from the completed count
             group["lr"] = a.lr * (1.0 - step / a.schedule_steps) ** 0.9
         losses.append(loss.item())
-    model.eval()
-    ious = []
-    with torch.no_grad():
-        for case in val_ids:
-            x, y = sample(case)
-            ious.append(train_busi.iou_score(model(x[None]), y[None])[0])
-    print(json.dumps({"losses": losses, "lrs": lrs, "val_iou": float(np.mean(ious))}), flush=True)
+    val_iou = train_busi.validate(model, torch.utils.data.DataLoader(val_set, batch_size=1, shuffle=False, num_workers=0))[0]
+    print(json.dumps({"losses": losses, "lrs": lrs, "val_iou": val_iou}), flush=True)
 
 
 if __name__ == "__main__":
