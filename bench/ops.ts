@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { convInputGrad, convWeightGrad, type ConvGeometry } from '../src/autodiff/conv-grads.ts';
 import { GraphBuilder } from '../src/ir/builder.ts';
 import { encodeModel } from '../src/ir/onnx.ts';
-import type { Value } from '../src/ir/types.ts';
+import { attr, type Value } from '../src/ir/types.ts';
 import * as op from '../src/ops/index.ts';
 import { NodeSession } from '../src/runtime/session.ts';
 import type { TensorMap } from '../src/runtime/types.ts';
@@ -62,6 +62,25 @@ const CASES: [string, (b: B) => Value[]][] = [
     return [op.Mul(b, op.Mul(b, x, op.Add(b, op.Erf(b, op.Div(b, x, b.constant([Math.SQRT2], []))), b.constant([1], []))), b.constant([0.5], []))];
   }],
   ['ReduceSum over N,H,W', (b) => [op.ReduceSum(b, b.input('x', BIG), [0, 2, 3], false)]],
+  ['ReduceSum over N,H,W in two stages (H·W, then N)', (b) => [op.ReduceSum(b, op.ReduceSum(b, op.Reshape(b, b.input('x', BIG), [N, 64, 256 * 256]), [2], false), [0], false)]],
+  ['BatchNormalization, training_mode', (b) => {
+    const c = (v: number) => b.constant(new Float32Array(64).fill(v), [64], { shared: false });
+    return b.op('BatchNormalization', [b.input('x', BIG), c(1), c(0), c(0), c(1)], { momentum: attr.float(0), training_mode: attr.int(1) }, 3);
+  }],
+  ['channel affine: BatchNormalization (inference)', (b) => [op.BatchNormalization(b, b.input('x', BIG), b.input('s', [64]), b.input('t', [64]), b.constant(new Float32Array(64), [64]), b.constant(new Float32Array(64).fill(1), [64]), 0)]],
+  ['channel affine: Mul + Add', (b) => [op.Add(b, op.Mul(b, b.input('x', BIG), b.input('s', [1, 64, 1, 1])), b.input('t', [1, 64, 1, 1]))]],
+  ['maxpool 2 grad: ArgMax over SpaceToDepth, DepthToSpace', (b) => {
+    const [c, h] = [16, 256];
+    const first = op.ArgMax(b, op.Reshape(b, op.SpaceToDepth(b, b.input('x', [N, c, h, h]), 2), [N, 4, c, h / 2, h / 2]), 1);
+    const onehot = op.Equal(b, first, b.int64([0, 1, 2, 3], [1, 4, 1, 1, 1]));
+    const routed = op.Where(b, onehot, op.Reshape(b, b.input('dy', [N, c, h / 2, h / 2]), [N, 1, c, h / 2, h / 2]), zero(b));
+    return [op.DepthToSpace(b, op.Reshape(b, routed, [N, 4 * c, h / 2, h / 2]), 2)];
+  }],
+  ['maxpool 2 grad: MaxPool indices, MaxUnpool', (b) => {
+    const [c, h] = [16, 256];
+    const [, indices] = b.op('MaxPool', [b.input('x', [N, c, h, h])], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) }, 2);
+    return [b.op1('MaxUnpool', [b.input('dy', [N, c, h / 2, h / 2]), indices!, b.int64([N, c, h, h])], { kernel_shape: attr.ints([2, 2]), strides: attr.ints([2, 2]) })];
+  }],
   ['relu grad: Where(y > 0, dy, 0)', (b) => [op.Where(b, op.Greater(b, b.input('y', BIG), zero(b)), b.input('dy', BIG), zero(b))]],
   ['relu grad: dy * float(y > 0)', (b) => [op.Mul(b, b.input('dy', BIG), op.Cast(b, op.Greater(b, b.input('y', BIG), zero(b)), 'float32'))]],
   ['conv 1x1 16->64, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [64, 16, 1, 1]), null)]],

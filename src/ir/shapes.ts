@@ -92,7 +92,8 @@ const poolRule: ShapeRule = (ctx) => {
   const out: Dim[] = [x.shape[0]!, x.shape[1]!];
   for (let i = 0; i < spatial; i++)
     out.push(spatialOut(x.shape[2 + i]!, kernel[i]!, strides[i]!, pads[i]!, pads[i + spatial]!, 1));
-  return [{ shape: out, dtype: x.dtype }];
+  // MaxPool's optional second output: the flat index of each max
+  return ctx.numOutputs === 2 ? [{ shape: out, dtype: x.dtype }, { shape: out, dtype: 'int64' }] : [{ shape: out, dtype: x.dtype }];
 };
 
 const reshapeRule: ShapeRule = (ctx) => {
@@ -148,6 +149,7 @@ export const SHAPE_RULES: ReadonlyMap<string, ShapeRule> = new Map<string, Shape
   ['ConvTranspose', convTransposeRule],
   ['MaxPool', poolRule],
   ['AveragePool', poolRule],
+  ['MaxUnpool', (ctx) => [{ shape: constInts(ctx, 2), dtype: input(ctx, 0).dtype }]],
   ['Reshape', reshapeRule],
   [
     'Cast',

@@ -63,6 +63,7 @@ const CASES: Case[] = [
   { name: 'ConvTranspose depthwise k2 s2', inputs: { x: { shape: [2, 4, 3, 3] }, w: { shape: [4, 1, 2, 2] }, b: { shape: [4] } }, build: (b, v) => convT(b, v.x!, v.w!, v.b!, { kernel_shape: [2, 2], strides: [2, 2], group: 4 }) },
   { name: 'ConvTranspose 3x3 s2 p1 output_padding 1', inputs: { x: { shape: [1, 3, 3, 4] }, w: { shape: [3, 2, 3, 3] } }, build: (b, v) => convT(b, v.x!, v.w!, null, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }) },
   { name: 'MaxPool 2x2', inputs: { x: { shape: [2, 3, 4, 6], distinct: true } }, build: (b, v) => op.MaxPool(b, v.x!, [2, 2], [2, 2]) },
+  { name: 'MaxPool 3x3 stride 3, sizes not divisible (floor)', inputs: { x: { shape: [2, 2, 7, 10], distinct: true } }, build: (b, v) => op.MaxPool(b, v.x!, [3, 3], [3, 3]) },
   { name: 'Relu then MaxPool 2x2 (windows of tied zeros)', inputs: { x: { shape: [2, 2, 4, 6], lo: -1, hi: 0.5, gap: 0.1 } }, build: (b, v) => op.MaxPool(b, op.Relu(b, v.x!), [2, 2], [2, 2]) },
   { name: 'AveragePool 2x2', inputs: { x: { shape: [2, 3, 4, 6] } }, build: (b, v) => op.AveragePool(b, v.x!, [2, 2], [2, 2]) },
   { name: 'Resize linear align_corners x2', inputs: { x: { shape: [2, 3, 4, 5] } }, build: (b, v) => op.ResizeLinear(b, v.x!, [1, 1, 2, 2], true) },
