@@ -83,6 +83,7 @@ const CASES: [string, (b: B) => Value[]][] = [
   }],
   ['relu grad: Where(y > 0, dy, 0)', (b) => [op.Where(b, op.Greater(b, b.input('y', BIG), zero(b)), b.input('dy', BIG), zero(b))]],
   ['relu grad: dy * float(y > 0)', (b) => [op.Mul(b, b.input('dy', BIG), op.Cast(b, op.Greater(b, b.input('y', BIG), zero(b)), 'float32'))]],
+  ['relu grad: dy * Sign(y) (y >= 0)', (b) => [op.Mul(b, b.input('dy', BIG), op.Sign(b, b.input('y', BIG)))]],
   ['conv 1x1 16->64, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [64, 16, 1, 1]), null)]],
   ['depthwise 3x3, 16 ch, NCHW (weights an input)', (b) => [op.Conv(b, b.input('x', [N, 16, 256, 256]), b.input('w', [16, 1, 3, 3]), null, { pads: [1, 1, 1, 1], group: 16 })]],
   ...groupedConvCases(),

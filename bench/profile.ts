@@ -21,6 +21,9 @@ export interface NodeTime {
 export interface ProfileSummary {
   runs: number;
   totalMs: number;
+  /** Median over the kept runs of ORT's model_run duration, and of the kernel time summed within each run. */
+  runMs: number;
+  runKernelMs: number;
   byOpType: [string, number][];
   nodes: NodeTime[];
 }
@@ -45,11 +48,17 @@ export function readProfile(prefix: string, skipRuns = 1): ProfileSummary {
     entry.durs.push(e.dur / 1000);
     perNode.set(node, entry);
   }
+  const runs = events.filter((e) => e.name === 'model_run' && e.ts >= kept[0]!);
+  const median = (xs: number[]) => xs.sort((p, q) => p - q)[Math.floor(xs.length / 2)] ?? 0;
+  const kernelEvents = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+  const runKernel = runs.map((r) => kernelEvents.filter((e) => e.ts >= r.ts && e.ts < r.ts + r.dur).reduce((t, e) => t + e.dur / 1000, 0));
   const nodes = [...perNode].map(([node, v]) => ({ node, opType: v.opType, shape: v.shape, ms: fastest(v.durs) }));
   const byType = new Map<string, number>();
   for (const n of nodes) byType.set(n.opType, (byType.get(n.opType) ?? 0) + n.ms);
   return {
     runs: kept.length,
+    runMs: median(runs.map((r) => r.dur / 1000)),
+    runKernelMs: median(runKernel),
     totalMs: nodes.reduce((t, n) => t + n.ms, 0),
     byOpType: [...byType].sort((p, q) => q[1] - p[1]),
     nodes: nodes.sort((p, q) => q.ms - p.ms),
@@ -65,6 +74,7 @@ export function printProfile(title: string, p: ProfileSummary, top: number): voi
   console.log(`\n== ${title}: ${f(p.totalMs)} ms of kernels (fastest per node of ${p.runs} runs)`);
   const phases = new Map<string, number>();
   for (const n of p.nodes) phases.set(phaseOf(n.node), (phases.get(phaseOf(n.node)) ?? 0) + n.ms);
+  console.log(`   per run (median): ${p.runMs.toFixed(0)} ms in ONNX Runtime's model_run, ${p.runKernelMs.toFixed(0)} ms of it in kernels`);
   console.log(`   by phase: ${[...phases].map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}`);
   console.log('   by op type:');
   for (const [k, v] of p.byOpType.slice(0, top)) console.log(`   ${f(v)} ms ${((100 * v) / p.totalMs).toFixed(1).padStart(5)}%  ${k}`);
