@@ -1,4 +1,4 @@
-// The WebGPU rewrite of train-mode BatchNorm (src/runtime/webgpu-compat.ts) computes what the original op computes:
+// The WebGPU rewrites (src/runtime/webgpu-compat.ts: train-mode BatchNorm, Sum, the MaxPool gradient) computes what the original op computes:
 // checked on onnxruntime-node's CPU provider with a whole MobileUtr training step (loss, every gradient, every update).
 import { describe, expect, it } from 'vitest';
 import { trainingStepFeeds } from '../../src/autodiff/step-feeds.ts';
@@ -9,7 +9,7 @@ import { sgd } from '../../src/optim/optimizers.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
 import { decomposeTrainingBatchNorm, hasTrainingBatchNorm } from '../../src/runtime/webgpu-compat.ts';
 
-describe('train-mode BatchNorm and Sum rewritten for WebGPU', () => {
+describe('train-mode BatchNorm, Sum and the MaxPool gradient rewritten for WebGPU', () => {
   it('leaves inference graphs alone, and gives a training step the same outputs', async () => {
     const model = createModel('mobileutr', { size: 32, seed: 2 });
     const inference = model.toOnnx();
@@ -27,6 +27,12 @@ describe('train-mode BatchNorm and Sum rewritten for WebGPU', () => {
     expect(bn(rewritten)).toHaveLength(bn(graph.onnx).length - trainMode);
     expect(decodeModel(graph.onnx).graph!.node!.some((n) => n.opType === 'Sum')).toBe(true);
     expect(decodeModel(rewritten).graph!.node!.some((n) => n.opType === 'Sum')).toBe(false);
+    const unpools = (bytes: Uint8Array) => decodeModel(bytes).graph!.node!.filter((n) => n.opType === 'MaxUnpool').length;
+    const withIndices = (bytes: Uint8Array) => decodeModel(bytes).graph!.node!.filter((n) => n.opType === 'MaxPool' && n.output!.length > 1).length;
+    const pools = decodeModel(inference).graph!.node!.filter((n) => n.opType === 'MaxPool').length;
+    expect(pools).toBeGreaterThan(2);
+    expect([unpools(graph.onnx), withIndices(graph.onnx)]).toEqual([pools, pools]);
+    expect([unpools(rewritten), withIndices(rewritten)]).toEqual([0, 0]);
 
     const feeds = trainingStepFeeds(
       graph,
