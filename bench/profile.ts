@@ -38,25 +38,23 @@ export function readProfile(prefix: string, skipRuns = 1): ProfileSummary {
   const path = join(dir, files[files.length - 1]!);
   const events = JSON.parse(readFileSync(path, 'utf8')) as ProfileEvent[];
   for (const f of files) unlinkSync(join(dir, f));
-  const runStarts = events.filter((e) => e.name === 'model_run').map((e) => e.ts).sort((p, q) => p - q);
-  const kept = runStarts.slice(Math.min(skipRuns, runStarts.length - 1));
+  const modelRuns = events.filter((e) => e.name === 'model_run').sort((p, q) => p.ts - q.ts);
+  const runs = modelRuns.slice(Math.min(skipRuns, modelRuns.length - 1));
+  const kernelEvents = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= runs[0]!.ts);
   const perNode = new Map<string, { opType: string; shape: string; durs: number[] }>();
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < kept[0]!) continue;
+  for (const e of kernelEvents) {
     const node = e.name.slice(0, -'_kernel_time'.length);
     const entry = perNode.get(node) ?? { opType: e.args.op_name ?? '?', shape: JSON.stringify(e.args.output_type_shape ?? '').slice(0, 70), durs: [] };
     entry.durs.push(e.dur / 1000);
     perNode.set(node, entry);
   }
-  const runs = events.filter((e) => e.name === 'model_run' && e.ts >= kept[0]!);
   const median = (xs: number[]) => xs.sort((p, q) => p - q)[Math.floor(xs.length / 2)] ?? 0;
-  const kernelEvents = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
   const runKernel = runs.map((r) => kernelEvents.filter((e) => e.ts >= r.ts && e.ts < r.ts + r.dur).reduce((t, e) => t + e.dur / 1000, 0));
   const nodes = [...perNode].map(([node, v]) => ({ node, opType: v.opType, shape: v.shape, ms: fastest(v.durs) }));
   const byType = new Map<string, number>();
   for (const n of nodes) byType.set(n.opType, (byType.get(n.opType) ?? 0) + n.ms);
   return {
-    runs: kept.length,
+    runs: runs.length,
     runMs: median(runs.map((r) => r.dur / 1000)),
     runKernelMs: median(runKernel),
     totalMs: nodes.reduce((t, n) => t + n.ms, 0),

@@ -1,4 +1,4 @@
-// The WebGPU rewrites (src/runtime/webgpu-compat.ts: train-mode BatchNorm, Sum, the MaxPool gradient) computes what the original op computes:
+// The WebGPU rewrites (src/runtime/webgpu-compat.ts: train-mode BatchNorm, Sum, the MaxPool gradient) compute what the original ops compute:
 // checked on onnxruntime-node's CPU provider with a whole MobileUtr training step (loss, every gradient, every update).
 import { describe, expect, it } from 'vitest';
 import { trainingStepFeeds } from '../../src/autodiff/step-feeds.ts';
