@@ -25,6 +25,11 @@ export interface SessionOptions {
    * fails with a one-line UserError. A user's 'auto' is resolved first (resolveDevice in src/runtime/device.ts).
    */
   device?: 'cpu' | 'webgpu';
+  /**
+   * onnxruntime-node on the CPU only: keep ONNX Runtime's optimized graph on disk and open it from there next time
+   * (src/runtime/compile-cache.ts). Trainers ask for it: a training graph takes seconds to optimize.
+   */
+  compileCache?: boolean;
 }
 
 /** What the pipeline needs from a runtime: ONNX Runtime on Node or in the browser. */

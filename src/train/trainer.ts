@@ -151,6 +151,7 @@ export class Trainer {
       threads: options.threads ?? 1,
       spinning: options.spinning ?? false,
       memoryPattern: false,
+      compileCache: true,
       ...(options.device ? { device: options.device } : {}),
     };
     this.backend = options.backend ?? defaultBackend;

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/model.ts';
 import { modelInfo, OnnxFormatError, readOnnxSummary } from '../../src/web/onnx-info.ts';
 import { encodeGreyPng } from '../../src/web/png.ts';
+import { WEBGPU_PROBE_TOLERANCE, worstGradientError } from '../../src/web/train/webgpu-probe.ts';
 
 const { onnx } = onnxProto;
 
@@ -43,5 +44,17 @@ describe('web/src/png (the downloaded mask)', () => {
     const meta = await sharp(png).metadata();
     expect([meta.format, meta.width, meta.height, meta.channels, meta.depth]).toEqual(['png', width, height, 1, 'uchar']);
     expect(new Uint8Array(await sharp(png).extractChannel(0).raw().toBuffer())).toEqual(pixels);
+  });
+});
+
+describe('src/web/train/webgpu-probe (the measure that decides whether the page trains on WebGPU)', () => {
+  it('worstGradientError is the worst ||got − want|| / ||want||, leaving out tensors whose want is ~0', () => {
+    const want: Record<string, Float32Array> = { a: Float32Array.of(3, 4), b: Float32Array.of(1, 0), zero: Float32Array.of(0, 1e-12) };
+    const got: Record<string, Float32Array> = { a: Float32Array.of(3, 4.5), b: Float32Array.of(1.1, 0), zero: Float32Array.of(5, 5) };
+    // a: 0.5 / 5 = 0.1; b: 0.1 / 1 = 0.1 (float32 rounding aside); zero: left out
+    const e = worstGradientError(['a', 'b', 'zero'], (n) => got[n]!, (n) => want[n]!);
+    expect(e).toBeCloseTo(0.1, 6);
+    expect(worstGradientError(['a'], (n) => want[n]!, (n) => want[n]!)).toBe(0);
+    expect(e).toBeGreaterThan(WEBGPU_PROBE_TOLERANCE);
   });
 });

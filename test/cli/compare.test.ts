@@ -111,5 +111,5 @@ describe('mobileutr compare', () => {
     const missing = cli('compare', '--data', join(out, 'nowhere'));
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim()).toMatch(/^mobileutr: error: --data .*nowhere: .*does not exist$/);
-  }, 60_000);
+  });
 });

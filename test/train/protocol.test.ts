@@ -152,7 +152,7 @@ describe('the trainer and a smaller last batch', () => {
     expect(worst).toBeLessThan(1e-3);
     expect(equalWeights).toBeGreaterThan(0.03); // the test tells the two averages apart
     await Promise.all([a.trainer.release(), b.trainer.release(), c.trainer.release()]);
-  }, 60_000);
+  });
 
   it('a smaller batch compiles a second graph once, then both are reused', async () => {
     let compiled = 0;
@@ -168,5 +168,5 @@ describe('the trainer and a smaller last batch', () => {
     expect(compiled).toBe(2);
     expect(trainer.stepCount).toBe(4);
     await trainer.release();
-  }, 60_000);
+  });
 });
