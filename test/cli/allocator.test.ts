@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALLOCATOR_MARK, needsTrainingAllocator, TRAINING_MALLOC_ENV } from '../../src/cli/allocator.ts';
-import { BIN, startTraining, TINY } from '../support/training-cli.ts';
+import { BIN } from '../support/bin.ts';
+import { startTraining, TINY } from '../support/training-cli.ts';
 
 const glibc = Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
 

@@ -7,8 +7,8 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { readSafetensorsFile } from '../../src/io/safetensors.ts';
 import { diskPng, serveCli, stopCli } from '../server/support.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const SAMPLE = new URL('../../samples/busi-mini/', import.meta.url).pathname;
 
 function cli(...args: string[]) {

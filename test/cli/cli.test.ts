@@ -6,8 +6,8 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/model.ts';
 import { saveWeights } from '../../src/models/weights.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });

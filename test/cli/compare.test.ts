@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const SAMPLE = new URL('../../samples/busi-mini', import.meta.url).pathname;
 const TINY = ['--data', SAMPLE, '--models', 'mobileutr', '--size', '32', '--batch', '8', '--threads', '1', '--latency-size', '32', '--latency-runs', '2'];
 

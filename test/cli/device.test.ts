@@ -1,4 +1,4 @@
-// --device cpu|webgpu|auto on train, eval, predict and serve, through the checkout's CLI (bin/mobileutr.js).
+// --device cpu|webgpu|auto on train, eval, predict and serve, through the checkout's CLI (test/support/bin.ts).
 // Whether WebGPU works here is found without the CLI (a small MobileUtr session created directly on
 // onnxruntime-node's WebGPU provider); each test asserts the behaviour for the case at hand, with a GPU adapter or
 // without one (this machine: no Vulkan driver): WebGPU is used and says so, or --device webgpu fails with one line
@@ -11,8 +11,8 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/model.ts';
 import { saveWeights } from '../../src/models/weights.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const IMAGE = new URL('../../samples/busi-mini/images/benign_001.png', import.meta.url).pathname;
 
 function cli(...args: string[]) {

@@ -10,8 +10,8 @@ import { readSafetensorsFile } from '../../src/io/safetensors.ts';
 import type { TrainConfig } from '../../src/train/config.ts';
 import { runTraining } from '../../src/train/loop.ts';
 import { readOnnxSummary } from '../../src/web/onnx-info.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 240_000 });

@@ -20,8 +20,8 @@ import { slicePlane } from '../../src/data/volume/slices.ts';
 import { resizeNearestCv2 } from '../../src/data/resize.ts';
 import { datasetPath, describeWithDataset } from '../support/datasets.ts';
 import { CT_META, geometryBytes, volumeModel, writeAwkwardCt } from '../pipeline/volume-synthetic.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });

@@ -13,8 +13,8 @@ import { PRETRAINED_DIR, weightsPath } from '../../src/models/pretrained.ts';
 import { NodeSession } from '../../src/runtime/session.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { datasetPath, describeWithDataset } from '../support/datasets.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const SAMPLE = new URL('../../samples/busi-mini', import.meta.url).pathname;
 const SAFETENSORS = join(PRETRAINED_DIR, 'mobileutr-busi.safetensors');
 

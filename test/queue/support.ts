@@ -8,7 +8,8 @@ import { Redis } from 'ioredis';
 import { createModel } from '../../src/models/model.ts';
 import { saveWeights } from '../../src/models/weights.ts';
 import type { SegmentJob, SegmentResult } from '../../src/queue/jobs.ts';
-import { BIN, cli, sleep, type CliResult } from '../reliability/support.ts';
+import { cli, sleep, type CliResult } from '../reliability/support.ts';
+import { BIN } from '../support/bin.ts';
 
 export { startRedis, type RedisServer } from '../../scripts/redis-server.ts';
 export { sampleImages } from '../../scripts/sample-images.ts';

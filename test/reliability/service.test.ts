@@ -10,7 +10,8 @@ import { UserError } from '../../src/errors.ts';
 import { createModel } from '../../src/models/model.ts';
 import { buildServer } from '../../src/server/app.ts';
 import { jpegBomb, pngBomb, tiffBomb, webpBomb } from '../support/png.ts';
-import { BIN, diskPng, sleep } from './support.ts';
+import { BIN } from '../support/bin.ts';
+import { diskPng, sleep } from './support.ts';
 
 const TIMEOUT_MS = 2000;
 const CAPACITY = 1 * 2 + 2; // --concurrency 1 --max-batch 2 --queue 2

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { expect } from 'vitest';
+import { BIN } from '../support/bin.ts';
 
-export const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
 export function tempDir(prefix = 'mobileutr-rel-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -26,7 +26,7 @@ export interface CliResult {
   ms: number;
 }
 
-/** Runs `mobileutr ...args` (tsx, no build) and collects its output. */
+/** Runs `mobileutr ...args` (test/support/bin.ts) and collects its output. */
 export function cli(args: string[], o: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const t = performance.now();

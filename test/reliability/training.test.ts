@@ -11,7 +11,8 @@ import { loadWeights } from '../../src/models/weights.ts';
 import { loadResume } from '../../src/train/checkpoint.ts';
 import { PAPER_DEFAULTS } from '../../src/train/config.ts';
 import { runTraining } from '../../src/train/loop.ts';
-import { BIN, startTraining, TINY } from '../support/training-cli.ts';
+import { BIN } from '../support/bin.ts';
+import { startTraining, TINY } from '../support/training-cli.ts';
 
 async function expectCheckpointReadable(run: string) {
   const model = createModel('mobileutr', { size: 32 });

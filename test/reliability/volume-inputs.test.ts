@@ -17,7 +17,7 @@ import type { Vec3 } from '../../src/data/volume/volume.ts';
 import { fill, writeSyntheticNifti, type SyntheticGrid } from '../data/volume/synthetic.ts';
 import { CT_META, volumeModel, writeAwkwardCt } from '../pipeline/volume-synthetic.ts';
 import { writeSeries, type SliceSpec } from '../support/dicom.ts';
-import { BIN } from './support.ts';
+import { BIN } from '../support/bin.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mobileutr-volume-inputs-'));
 const p = (...parts: string[]) => join(dir, ...parts);
@@ -35,7 +35,7 @@ interface Run {
   rssMb: number;
 }
 
-/** `node bin/mobileutr.js ...args` in a child process, with its peak RSS recorded at exit. */
+/** `mobileutr ...args` (test/support/bin.ts) in a child process, with its peak RSS recorded at exit. */
 function cli(args: string[], timeoutMs = 90_000): Promise<Run> {
   const rssFile = p(`rss-${Math.random().toString(36).slice(2)}.txt`);
   return new Promise((resolve) => {

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/server/app.ts';
 import { readTlsFiles } from '../../src/server/tls.ts';
 import { makeCert, type TestCert } from './certs.ts';
-import { BIN, diskPng, serveCli, stopCli, testModel, waitForLog } from './support.ts';
+import { BIN } from '../support/bin.ts';
+import { diskPng, serveCli, stopCli, testModel, waitForLog } from './support.ts';
 
 const KEY_A = 'rotation-key-A-0123456789abcdef';
 const KEY_B = 'rotation-key-B-fedcba9876543210';

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { saveWeights } from '../../src/models/weights.ts';
 import { diskPng, serveCli as serve, testModel } from './support.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
 
 describe('mobileutr serve', () => {

@@ -7,6 +7,7 @@ import { prepareImage } from '../../src/pipeline/stages.ts';
 import { Segmenter } from '../../src/pipeline/segmenter.ts';
 import { buildServer, type ServerOptions } from '../../src/server/app.ts';
 import type { BatchRunner } from '../../src/server/worker-pool.ts';
+import { BIN } from '../support/bin.ts';
 
 /** A PNG with structure (a bright disk on a dark gradient) so masks are not uniform. */
 export async function diskPng(width: number, height: number, channels: 1 | 3 = 3): Promise<Buffer> {
@@ -98,7 +99,6 @@ export async function waitForHealth(url: string, ready: (h: { queue: { in_flight
   }
 }
 
-export const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 
 export interface CliServer {
   child: ChildProcess;

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { SAMPLE_DATA } from '../../src/cli/train.ts';
+import { BIN } from './bin.ts';
 
-export const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 /** A tiny training run on the repository's sample data. */
 export const TINY = ['--size', '32', '--batch', '4', '--threads', '1', '--data', SAMPLE_DATA, '--split', join(SAMPLE_DATA, 'train.txt'), '--val-split', join(SAMPLE_DATA, 'val.txt')];
 

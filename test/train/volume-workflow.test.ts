@@ -15,8 +15,8 @@ import { decodeModel } from '../../src/ir/onnx.ts';
 import { PAPER_DEFAULTS, type TrainConfig } from '../../src/train/config.ts';
 import { runTraining } from '../../src/train/loop.ts';
 import { differingTensors } from '../support/tensors.ts';
+import { BIN } from '../support/bin.ts';
 
-const BIN = new URL('../../bin/mobileutr.js', import.meta.url).pathname;
 const cli = (...args: string[]) => {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
