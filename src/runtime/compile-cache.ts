@@ -33,8 +33,8 @@ export interface CacheEntry {
   hit: boolean;
   /** Where ORT writes the optimized graph on a miss. */
   tempPath: string;
-  /** Moves the optimized graph ORT wrote to `tempPath` into place; false if that failed (nothing is left behind). */
-  commit(): boolean;
+  /** Moves the optimized graph ORT wrote to `tempPath` into place (if that fails, nothing is left behind). */
+  commit(): void;
   /** Removes whatever ORT left at `tempPath` (it failed). */
   abandon(): void;
   /** Removes the entry (it could not be loaded). */
@@ -52,7 +52,7 @@ export function compileCacheEntry(model: Uint8Array, key: { ortVersion: string; 
   const hash = createHash('sha256').update(JSON.stringify({ ...key, arch: arch(), cpu: cpus()[0]?.model ?? '' })).update(model).digest('hex');
   const path = join(dir, `${hash.slice(0, 40)}${ENTRY_SUFFIX}`);
   const tempPath = join(dir, `.${hash.slice(0, 16)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let hit = false;
+  let hit: boolean;
   try {
     const now = new Date();
     utimesSync(path, now, now); // marks it recently used
@@ -68,10 +68,8 @@ export function compileCacheEntry(model: Uint8Array, key: { ortVersion: string; 
       try {
         renameSync(tempPath, path);
         prune(dir);
-        return true;
       } catch {
         removeQuietly(tempPath);
-        return false;
       }
     },
     abandon() {
