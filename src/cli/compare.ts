@@ -11,7 +11,7 @@ import { UserError } from '../errors.ts';
 import { MODELS, sizeMultipleOf } from '../models/registry.ts';
 import { checkConfig, PAPER_DEFAULTS, type TrainConfig } from '../train/config.ts';
 import { runTraining } from '../train/loop.ts';
-import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
+import { COMMAND_DESCRIPTIONS, TRAINING_ENVIRONMENT_HELP } from './descriptions.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
 import { action, ensureOutputDir, intOption, reportPairing, writeOutput } from './run.ts';
 
@@ -177,6 +177,7 @@ export function registerCompare(program: Command): void {
   program
     .command('compare')
     .description(COMMAND_DESCRIPTIONS.compare)
+    .addHelpText('after', TRAINING_ENVIRONMENT_HELP)
     .requiredOption('-d, --data <dir...>', 'datasets, as name=dir or dir (images/ + masks/0/); a dataset with splits/official_{train,val}<k>.txt uses those splits, others a seeded 70/30 split per k')
     .option('-m, --models <list>', 'models, comma-separated', DEFAULT_MODELS.join(','))
     .option('--splits <list>', 'split numbers k, comma-separated', '1,2,3')

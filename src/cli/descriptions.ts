@@ -25,3 +25,12 @@ export const COMMAND_DESCRIPTIONS = {
 } as const;
 
 export type CommandName = keyof typeof COMMAND_DESCRIPTIONS;
+
+/** The environment variables that change how `train` and `compare` run, shown after their options. */
+export const TRAINING_ENVIRONMENT_HELP = `
+Environment:
+  MOBILEUTR_CACHE_DIR        where ONNX Runtime's optimized training graphs are kept, so that the next run with
+                             the same model, size and batch starts in ~1 s (default $XDG_CACHE_HOME/mobileutr, else
+                             ~/.cache/mobileutr; "off": no cache)
+  MOBILEUTR_TRAINING_MALLOC  0: train without the glibc malloc settings that keep peak memory down (Linux)
+  MOBILEUTR_DEBUG            1: print the stack trace of an internal error`;

@@ -21,7 +21,7 @@ import type { Dataset } from '../data/dataset.ts';
 import { addDeviceOption, deviceFromFlags, type DeviceFlags } from './device-option.ts';
 import { formatDuration, ProgressLine } from './progress.ts';
 import { action, fractionOption, intOption, positiveOption, reportPairing } from './run.ts';
-import { COMMAND_DESCRIPTIONS } from './descriptions.ts';
+import { COMMAND_DESCRIPTIONS, TRAINING_ENVIRONMENT_HELP } from './descriptions.ts';
 
 /** The sample that ships with the repo (a few BUSI images) and the short schedule of the demo run. */
 export const SAMPLE_DATA = fileURLToPath(new URL('../../samples/busi-mini', import.meta.url));
@@ -233,7 +233,8 @@ export function registerTrain(program: Command): void {
   addDeviceOption(
     program
       .command('train')
-      .description(COMMAND_DESCRIPTIONS.train),
+      .description(COMMAND_DESCRIPTIONS.train)
+      .addHelpText('after', TRAINING_ENVIRONMENT_HELP),
   )
     .option('-d, --data <dir>', 'dataset folder: images/<id>.<ext> + masks/0/<id>.png, or volumes (nnU-Net imagesTr/ + labelsTr/ + dataset.json, or images/<case>.nii.gz + labels/<case>.nii.gz); default: the bundled BUSI sample (demo)')
     .addOption(new Option('--demo <sample>', 'a short demo on a bundled sample: busi (ultrasound, the default without --data) or ct (a real CT, 8 organs)').choices(['busi', 'ct']))

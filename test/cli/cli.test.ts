@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/models/model.ts';
 import { saveWeights } from '../../src/models/weights.ts';
 import { BIN } from '../support/bin.ts';
-
+import { TINY } from '../support/training-cli.ts';
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -27,6 +27,17 @@ describe('mobileutr CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/info/);
     expect(r.stdout).toMatch(/export/);
+  });
+
+  it('train and compare --help name the environment variables; train keeps its optimized graph in MOBILEUTR_CACHE_DIR', () => {
+    for (const command of ['train', 'compare']) expect(cli(command, '--help').stdout).toMatch(/Environment:\n {2}MOBILEUTR_CACHE_DIR .*\n[^]*MOBILEUTR_TRAINING_MALLOC/);
+    const tmp = mkdtempSync(join(tmpdir(), 'mobileutr-cli-cache-'));
+    const cache = join(tmp, 'cache');
+    // the training itself runs in a child process (src/cli/allocator.ts): the variable must reach it
+    const r = spawnSync(process.execPath, [BIN, 'train', ...TINY, '--epochs', '1', '--drop-last', '--out', join(tmp, 'run')], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, MOBILEUTR_CACHE_DIR: cache } });
+    expect(r.status, r.stderr).toBe(0);
+    // one graph per batch size; --drop-last leaves one
+    expect(readdirSync(cache).filter((n) => n.endsWith('.ort-optimized.onnx'))).toHaveLength(1);
   });
 
   it('info --json reports exact parameters and MACs', () => {
