@@ -26,8 +26,9 @@ export interface SessionOptions {
    */
   device?: 'cpu' | 'webgpu';
   /**
-   * onnxruntime-node on the CPU only: keep ONNX Runtime's optimized graph on disk and open it from there next time
-   * (src/runtime/compile-cache.ts). Trainers ask for it: a training graph takes seconds to optimize.
+   * onnxruntime-node on the CPU only: keep ONNX Runtime's optimized graph in the folder MOBILEUTR_CACHE_DIR names
+   * and open it from there next time (src/runtime/compile-cache.ts; nothing happens while it is unset). Trainers
+   * ask for it: a training graph takes seconds to optimize.
    */
   compileCache?: boolean;
 }

@@ -73,11 +73,12 @@ describe('compile cache', () => {
     expect(entries(join(root, 'writable'))).toHaveLength(1);
   });
 
-  it('where the folder is', () => {
+  it('on only where MOBILEUTR_CACHE_DIR names a folder', () => {
     expect(compileCacheDir({ MOBILEUTR_CACHE_DIR: 'off' })).toBeUndefined();
     expect(compileCacheDir({ MOBILEUTR_CACHE_DIR: '/x/y' })).toBe('/x/y');
-    expect(compileCacheDir({ XDG_CACHE_HOME: '/xdg' })).toBe('/xdg/mobileutr');
-    expect(compileCacheDir({})).toMatch(/\.cache\/mobileutr$/);
+    // off by default (it costs peak memory, src/runtime/compile-cache.ts)
+    expect(compileCacheDir({ XDG_CACHE_HOME: '/xdg' })).toBeUndefined();
+    expect(compileCacheDir({ MOBILEUTR_CACHE_DIR: ' ' })).toBeUndefined();
   });
 
   it('prune keeps the most recently used entries under the bound', () => {
