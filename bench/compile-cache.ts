@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ALLOCATOR_MARK, TRAINING_MALLOC_ENV } from '../src/cli/allocator.ts';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, batch: { type: 'string', default: '8' }, threads: { type: 'string', default: '2' }, child: { type: 'boolean', default: false } } });
 const size = Number(values.size);
@@ -42,7 +43,7 @@ async function child(): Promise<void> {
 }
 
 function run(cacheDir: string | undefined): Measured {
-  const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 40) };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...TRAINING_MALLOC_ENV, [ALLOCATOR_MARK]: '1' };
   delete env.MOBILEUTR_CACHE_DIR;
   if (cacheDir) env.MOBILEUTR_CACHE_DIR = cacheDir;
   const script = fileURLToPath(import.meta.url);

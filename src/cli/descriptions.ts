@@ -31,6 +31,6 @@ export const TRAINING_ENVIRONMENT_HELP = `
 Environment:
   MOBILEUTR_CACHE_DIR        a folder to keep ONNX Runtime's optimized training graphs in, so that the next run
                              with the same model, size and batch starts ~4 s sooner; costs peak memory (MobileUtr
-                             at 256x256, batch 8: 3.05 instead of 2.50 GB). Unset: no cache
+                             at 256x256, batch 8: 3.05 instead of 2.49 GB). Unset: no cache
   MOBILEUTR_TRAINING_MALLOC  0: train without the glibc malloc settings that keep peak memory down (Linux)
   MOBILEUTR_DEBUG            1: print the stack trace of an internal error`;

@@ -4,7 +4,7 @@
  * keeps those optimized graphs on disk so that a resumed run, the next split of a comparison or the next command
  * starts in a second, with the same results bit for bit. It is off unless MOBILEUTR_CACHE_DIR names a folder: a
  * reloaded optimized graph runs its nodes in another order, and a MobileUtr step at 256x256, batch 8 then peaks at
- * 3.05 GB instead of 2.50 GB. Entries are keyed by the graph's bytes, ORT's version, the optimization level and
+ * 3.05 GB instead of 2.49 GB. Entries are keyed by the graph's bytes, ORT's version, the optimization level and
  * this machine's CPU: level 'all' writes layouts for the CPU it ran on. Whatever goes wrong here (an unwritable
  * folder, a damaged entry) costs only the time the cache would have saved.
  */
